@@ -1,0 +1,181 @@
+"""Who may see and change what. Pages and the API both ask this module; nothing else decides.
+
+Visibility rules:
+- a customer sees only tickets and units of their own customer record;
+- admins, QC inspectors and analysts see every ticket;
+- every other staff role sees tickets of their teams, tickets assigned to them, tickets they
+  follow, and, for customer-service agents and team leads, the untriaged tickets with no team.
+Objects a user may not see are reported as "not found", never as "forbidden", so that ids
+cannot be probed.
+"""
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+
+from aftercare.core.errors import Forbidden, NotFound
+
+from .choices import Role
+from .models import User
+
+# Fields only the service side may set on a ticket.
+CUSTOMER_TICKET_FIELDS = frozenset({"subject", "description", "product_unit", "contact",
+                                    "custom_fields"})
+AGENT_ONLY_CREATE_FIELDS = frozenset({"priority", "team_id", "assignee_id", "tags", "customer"})
+TRIAGE_ROLES = frozenset({Role.AGENT, Role.TEAM_LEAD})
+CUSTOMER_TARGET_STATUSES = frozenset({"closed", "open"})
+CRM_WRITERS = frozenset({Role.AGENT, Role.TEAM_LEAD, Role.ADMIN, Role.LOGISTICS,
+                         Role.SUPPORT_ENGINEER, Role.FIELD_TECHNICIAN})
+
+
+def _require_active(user: User) -> None:
+    if not user.is_authenticated or not user.is_active:
+        raise Forbidden()
+
+
+# --- tickets ---------------------------------------------------------------------------------
+
+def visible_tickets(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    from aftercare.tickets.models import Ticket
+
+    qs = queryset if queryset is not None else Ticket.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.is_customer:
+        return qs.filter(customer_id=user.customer_id)
+    if user.reads_all_tickets:
+        return qs
+    team_ids = list(user.memberships.values_list("team_id", flat=True))
+    condition = Q(team_id__in=team_ids) | Q(assignee_id=user.pk) | Q(
+        id__in=Ticket.followers.through.objects.filter(user_id=user.pk).values("ticket_id")
+    )
+    if user.role in TRIAGE_ROLES:
+        condition |= Q(team__isnull=True)
+    return qs.filter(condition)
+
+
+def get_visible_ticket(user: User, ticket_id: int, queryset: QuerySet | None = None):
+    ticket = visible_tickets(user, queryset).filter(pk=ticket_id).first()
+    if ticket is None:
+        raise NotFound(_("工单不存在"), code="ticket_not_found")
+    return ticket
+
+
+def can_work_ticket(user: User, ticket) -> bool:
+    """Change fields, status, replies of a ticket the user can see (customers excepted)."""
+    if user.is_customer or not user.is_working_staff:
+        return False
+    return user.role == Role.ADMIN or visible_tickets(user).filter(pk=ticket.pk).exists()
+
+
+def check_ticket_update(user: User, ticket, fields: set[str]) -> None:
+    if user.is_customer:
+        refused = fields - CUSTOMER_TICKET_FIELDS
+        if refused:
+            raise Forbidden(_("客户不能修改这些字段：%(fields)s") % {"fields": ", ".join(sorted(refused))},
+                            code="fields_refused", details={"fields": sorted(refused)})
+        return
+    if not can_work_ticket(user, ticket):
+        raise Forbidden()
+
+
+def check_ticket_create(user: User, fields: set[str], customer_id: int | None) -> None:
+    _require_active(user)
+    if user.is_customer:
+        refused = fields & AGENT_ONLY_CREATE_FIELDS
+        if refused:
+            raise Forbidden(_("客户不能设置这些字段：%(fields)s") % {"fields": ", ".join(sorted(refused))},
+                            code="fields_refused", details={"fields": sorted(refused)})
+        if customer_id is not None and customer_id != user.customer_id:
+            raise NotFound(_("客户不存在"), code="customer_not_found")
+        return
+    if not user.is_working_staff:
+        raise Forbidden()
+
+
+def check_transition(user: User, ticket, to_status: str) -> None:
+    if user.is_customer:
+        if to_status not in CUSTOMER_TARGET_STATUSES:
+            raise Forbidden(_("客户只能关闭或重新打开自己的工单"), code="transition_refused")
+        if to_status == "open" and ticket.status not in ("resolved", "closed"):
+            raise Forbidden(_("客户只能关闭或重新打开自己的工单"), code="transition_refused")
+        return
+    if not can_work_ticket(user, ticket):
+        raise Forbidden()
+
+
+def check_message(user: User, ticket, visibility: str) -> None:
+    if user.is_customer:
+        if visibility != "public":
+            raise Forbidden(_("客户不能添加内部备注"), code="internal_note_refused")
+        return
+    if visibility == "internal" and user.role == Role.QC_INSPECTOR:
+        return
+    if not can_work_ticket(user, ticket):
+        raise Forbidden()
+
+
+def can_see_internal(user: User) -> bool:
+    return not user.is_customer
+
+
+def check_merge(user: User, source, target) -> None:
+    if not (can_work_ticket(user, source) and can_work_ticket(user, target)):
+        raise Forbidden()
+
+
+def check_follow(user: User, ticket, follower: User) -> None:
+    if user.is_customer:
+        raise Forbidden()
+    if follower.pk != user.pk and user.role not in (Role.TEAM_LEAD, Role.ADMIN, Role.AGENT):
+        raise Forbidden()
+    if not (user.reads_all_tickets or can_work_ticket(user, ticket)):
+        raise Forbidden()
+
+
+# --- customers and units ----------------------------------------------------------------------
+
+def visible_customers(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    from aftercare.customers.models import Customer
+
+    qs = queryset if queryset is not None else Customer.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.is_customer:
+        return qs.filter(pk=user.customer_id)
+    return qs
+
+
+def check_customer_write(user: User, customer=None) -> None:
+    _require_active(user)
+    if user.role not in CRM_WRITERS:
+        raise Forbidden()
+
+
+def visible_units(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    from aftercare.catalog.models import ProductUnit
+
+    qs = queryset if queryset is not None else ProductUnit.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.is_customer:
+        return qs.filter(owner_id=user.customer_id)
+    return qs
+
+
+def check_unit_write(user: User) -> None:
+    _require_active(user)
+    if user.role not in CRM_WRITERS:
+        raise Forbidden()
+
+
+def check_catalog_write(user: User) -> None:
+    _require_active(user)
+    if user.role != Role.ADMIN:
+        raise Forbidden()
+
+
+def check_staff(user: User) -> None:
+    """Directory data (teams, users) is for the service side only."""
+    _require_active(user)
+    if user.is_customer:
+        raise Forbidden()

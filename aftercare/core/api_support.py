@@ -1,0 +1,105 @@
+"""Plumbing shared by every app's router: authentication, error responses, cursors."""
+
+import base64
+import binascii
+import hashlib
+import json
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja.security import APIKeyCookie, HttpBearer
+
+from .errors import ValidationFailed
+from .models import IdempotencyRecord
+
+
+class BearerTokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):
+        from aftercare.accounts.services import authenticate_token
+
+        user = authenticate_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class SessionAuth(APIKeyCookie):
+    """The signed-in browser session; unsafe methods need the CSRF token as usual."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def authenticate(self, request: HttpRequest, key: str | None):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_active:
+            return user
+        return None
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(_("分页游标无效"), code="invalid_cursor") from exc
+    if not isinstance(values, list) or len(values) != length:
+        raise ValidationFailed(_("分页游标无效"), code="invalid_cursor")
+    return values
+
+
+def request_fingerprint(payload: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def idempotent_lookup(*, user, scope: str, key: str | None, payload: Any) -> int | None:
+    """The id created earlier for this key, or None when the request is new.
+
+    Same key with a different body is refused: the client has a bug, and guessing which of
+    the two bodies it meant would lose data.
+    """
+    if not key:
+        return None
+    if len(key) > 255:
+        raise ValidationFailed(_("Idempotency-Key 过长"), code="idempotency_key_invalid")
+    ttl = dt.timedelta(hours=settings.AFTERCARE["IDEMPOTENCY_TTL_HOURS"])
+    record = IdempotencyRecord.objects.filter(
+        user=user, scope=scope, key=key, created_at__gte=timezone.now() - ttl
+    ).first()
+    if record is None:
+        return None
+    if record.request_hash != request_fingerprint(payload):
+        raise ValidationFailed(
+            _("同一个 Idempotency-Key 已用于不同的请求内容"), code="idempotency_key_reused"
+        )
+    return record.object_id
+
+
+def idempotent_remember(*, user, scope: str, key: str | None, payload: Any, object_id: int) -> bool:
+    """Store the outcome in the caller's transaction. False when a concurrent request with the
+    same key won the race; the caller must then roll back and return that request's object."""
+    if not key:
+        return True
+    IdempotencyRecord.objects.filter(
+        user=user, scope=scope, key=key,
+        created_at__lt=timezone.now()
+        - dt.timedelta(hours=settings.AFTERCARE["IDEMPOTENCY_TTL_HOURS"]),
+    ).delete()
+    try:
+        with transaction.atomic():
+            IdempotencyRecord.objects.create(
+                user=user, scope=scope, key=key, request_hash=request_fingerprint(payload),
+                object_id=object_id,
+            )
+    except IntegrityError:
+        return False
+    return True
