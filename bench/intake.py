@@ -44,6 +44,7 @@ import traceback
 from array import array
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -108,10 +109,10 @@ def machine_info() -> dict:
     }
     try:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as c:
-            info["postgres_version"] = c.execute("SHOW server_version").fetchone()[0]
-            info["postgres"] = c.execute("SELECT version()").fetchone()[0]
+            info["postgres_version"] = scalar(c, "SHOW server_version")
+            info["postgres"] = scalar(c, "SELECT version()")
             info["postgres_settings"] = {
-                name: c.execute(f"SHOW {name}").fetchone()[0]
+                name: scalar(c, f"SHOW {name}")
                 for name in (
                     "synchronous_commit",
                     "fsync",
@@ -133,7 +134,11 @@ def git_info() -> dict:
     return {
         "commit": git("rev-parse", "--short", "HEAD"),
         "uncommitted_app_files": len(
-            [line for line in git("status", "--porcelain", "--", "aftercare", "config").splitlines() if line]
+            [
+                line
+                for line in git("status", "--porcelain", "--", "aftercare", "config").splitlines()
+                if line
+            ]
         ),
     }
 
@@ -155,9 +160,15 @@ def checkpoint() -> None:
         c.execute("CHECKPOINT")
 
 
+def scalar(conn: psycopg.Connection, sql: str) -> Any:
+    row = conn.execute(sql).fetchone()  # type: ignore[call-overload]
+    assert row is not None
+    return row[0]
+
+
 def count_rows(db: str, table: str) -> int:
     with psycopg.connect(f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={db}") as c:
-        return c.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        return int(scalar(c, f'SELECT count(*) FROM "{table}"'))
 
 
 def free_port() -> int:
@@ -204,8 +215,9 @@ def _machine_ticks() -> tuple[int, int]:
 class CpuWindow:
     """Samples /proc at the start and end of the measured window (called from loadgen)."""
 
-    def __init__(self, server_sid: int | None = None) -> None:
+    def __init__(self, server_sid: int | None = None, db: str | None = None) -> None:
         self.server_sid = server_sid
+        self.db = db
         self.result: dict | None = None
         self._thread: threading.Thread | None = None
 
@@ -218,6 +230,19 @@ class CpuWindow:
         if self.server_sid is not None and sid == self.server_sid:
             return "server"
         if comm == "postgres" or comm.startswith("postgres"):
+            # backends are titled "postgres: USER DB HOST(PORT) STATE": split off other databases
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    title = f.read().decode("utf-8", "replace").split()
+            except OSError:
+                title = []
+            if (
+                self.db
+                and len(title) >= 3
+                and title[0] == "postgres:"
+                and "(" in " ".join(title[3:4])
+            ):
+                return "postgres" if title[2] == self.db else "postgres_other_db"
             return "postgres"
         if pid == me or ppid == me:
             return "client"
@@ -238,16 +263,68 @@ class CpuWindow:
                 used[self._classify(pid, comm, ppid, sid)] += ticks - before[3]
             idle = m1[0] - m0[0]
             total = m1[1] - m0[1]
+            cores = {k: round(v / CLK_TCK / window, 2) for k, v in sorted(used.items())}
+            busy = (total - idle) / CLK_TCK / window
             self.result = {
                 "window_s": round(window, 2),
                 "machine_busy_pct": round(100.0 * (1 - idle / total), 1) if total else None,
-                "cores_used": {k: round(v / CLK_TCK / window, 2) for k, v in sorted(used.items())},
+                "cores_used": cores,
+                # kernel time not charged to a process (softirq of loopback TCP, ...) and
+                # processes that started or ended inside the window
+                "unattributed_cores": round(busy - sum(used.values()) / CLK_TCK / window, 2),
+                # CPU taken by processes that are not part of this benchmark (e.g. a test run)
+                "foreign_cores": round(
+                    cores.get("other", 0) + cores.get("postgres_other_db", 0), 2
+                ),
             }
 
     def get(self) -> dict | None:
         if self._thread is not None:
             self._thread.join(timeout=5)
         return self.result
+
+
+def busy_cores(seconds: float = 2.0) -> float:
+    i0, t0 = _machine_ticks()
+    time.sleep(seconds)
+    i1, t1 = _machine_ticks()
+    total = t1 - t0
+    return (1 - (i1 - i0) / total) * (os.cpu_count() or 1) if total else 0.0
+
+
+def top_foreign_processes(n: int = 3) -> str:
+    s0 = _proc_snapshot()
+    time.sleep(1.0)
+    s1 = _proc_snapshot()
+    me = os.getpid()
+    use = []
+    for pid, (comm, ppid, _sid, ticks) in s1.items():
+        b = s0.get(pid)
+        if b and pid != me and ppid != me and ticks > b[3]:
+            use.append(((ticks - b[3]) / CLK_TCK, f"{comm}[{pid}]"))
+    use.sort(reverse=True)
+    return ", ".join(f"{name} {cpu:.2f}" for cpu, name in use[:n])
+
+
+def wait_for_quiet(name: str, max_wait: float, threshold: float = 0.25) -> float:
+    """Wait (up to max_wait s) until the machine is idle before a measurement; return busy cores."""
+    deadline = time.time() + max_wait
+    busy = busy_cores(1.0)
+    warned = False
+    while busy > threshold and time.time() < deadline:
+        if not warned:
+            print(
+                f"[{name}] machine busy ({busy:.2f} cores: {top_foreign_processes()}); "
+                f"waiting up to {max_wait:.0f}s for it to go quiet",
+                flush=True,
+            )
+            warned = True
+        busy = busy_cores(2.0)
+    if busy > threshold:
+        print(
+            f"[{name}] WARNING: measuring on a busy machine ({busy:.2f} cores in use)", flush=True
+        )
+    return round(busy, 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,7 +391,9 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise TargetFailed(f"{self.name} server not ready after {timeout:.0f}s:\n" + tail(self.log_path))
+        raise TargetFailed(
+            f"{self.name} server not ready after {timeout:.0f}s:\n" + tail(self.log_path)
+        )
 
     def stop(self) -> None:
         p = self.proc
@@ -367,7 +446,13 @@ def run_cmd(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float =
 # request bodies (same content shape for every HTTP target)
 # --------------------------------------------------------------------------------------------
 
-SUBJECTS = ("空调不制冷", "洗衣机脱水时漏水", "冰箱冷藏室结冰", "燃气热水器打不着火", "电视开机黑屏")
+SUBJECTS = (
+    "空调不制冷",
+    "洗衣机脱水时漏水",
+    "冰箱冷藏室结冰",
+    "燃气热水器打不着火",
+    "电视开机黑屏",
+)
 DESCRIPTIONS = (
     "空调开机后只吹风不制冷，室外机风扇不转，已经检查过电源和遥控器的模式设置，问题依旧。"
     "家里有老人，天气太热，希望尽快安排师傅上门检修，工作日白天家里都有人。",
@@ -393,7 +478,9 @@ def _mix(cid: int, seq: int) -> int:
 class IntakeBodies:
     """Bodies for the measured load: ~``existing_share`` reuse one of the 500 seeded customers."""
 
-    def __init__(self, target: str, concurrency: int, existing_share: float = 0.5, queue_id: int = 1):
+    def __init__(
+        self, target: str, concurrency: int, existing_share: float = 0.5, queue_id: int = 1
+    ):
         self.target = target
         self.block = (100_000_000 - 1000) // max(1, concurrency)  # 8-digit space per client
         self.threshold = int(existing_share * 1000)
@@ -410,7 +497,9 @@ class IntakeBodies:
             mobile = f"138{1000 + n:08d}"
             name = f"张三{1000 + n}"
         k = (h >> 20) % len(SUBJECTS)
-        return _body(self.target, self.queue_id, f"{SUBJECTS[k]} {n}", DESCRIPTIONS[k], n, name, mobile)
+        return _body(
+            self.target, self.queue_id, f"{SUBJECTS[k]} {n}", DESCRIPTIONS[k], n, name, mobile
+        )
 
 
 class SeedBodies:
@@ -435,7 +524,9 @@ class SeedBodies:
         )
 
 
-def _body(target: str, queue_id: int, subject: str, desc: str, n: int, name: str, mobile: str) -> bytes:
+def _body(
+    target: str, queue_id: int, subject: str, desc: str, n: int, name: str, mobile: str
+) -> bytes:
     description = f"{desc}（报修参考号 {n}）"
     if target == "helpdesk":
         payload = {
@@ -489,7 +580,8 @@ RAW_SCHEMA = (
 )
 RAW_INSERT_TICKET = (
     "INSERT INTO ticket (number, kind, channel, status, priority, subject, description,"
-    " customer_name, customer_mobile) VALUES (%s, 'repair', 'api', 'new', 'regular', %s, %s, %s, %s)"
+    " customer_name, customer_mobile)"
+    " VALUES (%s, 'repair', 'api', 'new', 'regular', %s, %s, %s, %s)"
     " RETURNING id"
 )
 RAW_INSERT_EVENT = "INSERT INTO event (ticket_id, kind, payload) VALUES (%s, 'created', %s)"
@@ -539,7 +631,7 @@ def _raw_thread(dsn, mode, wid, t_measure, t_end, out, lock) -> None:
                 else:
                     # BEGIN; INSERT ticket RETURNING id; INSERT event; COMMIT -- what an ORM does
                     cur.execute(RAW_INSERT_TICKET, params, prepare=True)
-                    tid = cur.fetchone()[0]
+                    tid = cur.fetchone()[0]  # type: ignore[index]
                     cur.execute(RAW_INSERT_EVENT, (tid, payload), prepare=True)
                     conn.commit()
             except psycopg.Error as exc:
@@ -601,6 +693,7 @@ def target_raw(args) -> dict:
             for stmt in RAW_SCHEMA:
                 c.execute(stmt)
         checkpoint()
+        idle_before = wait_for_quiet("raw", args.quiet_wait)
         conc = args.concurrency
         nproc = max(1, min(args.raw_procs, conc))
         groups = [list(range(i, conc, nproc)) for i in range(nproc)]
@@ -608,7 +701,7 @@ def target_raw(args) -> dict:
         t_start = time.time() + 0.5
         t_measure = t_start + args.warmup
         t_end = t_measure + args.duration
-        cpu = CpuWindow()
+        cpu = CpuWindow(db=RAW_DB)
         procs, pipes = [], []
         results = []
         try:
@@ -668,6 +761,7 @@ def target_raw(args) -> dict:
             "server": f"psycopg x{conc} ({args.raw_mode})",
             "processes": nproc,
             "client_cpu_s": round(sum(r["cpu"] for r in results), 2),
+            "busy_cores_before": idle_before,
             "cpu": cpu.get(),
         }
     finally:
@@ -681,10 +775,11 @@ def target_raw(args) -> dict:
 
 
 def http_load(
-    args, name: str, url: str, headers: dict, bodies, server: Server, expect=(201,)
+    args, name: str, db: str, url: str, headers: dict, bodies, server: Server, expect=(201,)
 ) -> tuple[dict, loadgen.LoadResult]:
     checkpoint()
-    cpu = CpuWindow(server_sid=server.sid)
+    busy_before = wait_for_quiet(name, args.quiet_wait)
+    cpu = CpuWindow(server_sid=server.sid, db=db)
     print(
         f"[{name}] load: {args.concurrency} clients, {args.warmup:g}s warmup + "
         f"{args.duration:g}s measured -> POST {url}",
@@ -719,6 +814,7 @@ def http_load(
         "connections_opened": r.connections_opened,
         "client_processes": r.processes,
         "client_cpu_s": round(r.client_cpu_s, 2),
+        "busy_cores_before": busy_before,
         "cpu": cpu.get(),
     }
     if r.requests == 0 or ok == 0:
@@ -834,7 +930,7 @@ LOGGING = {
 }
 '''
 
-HD_URLS = '''\
+HD_URLS = """\
 from django.contrib import admin
 from django.urls import include, path
 
@@ -842,18 +938,18 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("helpdesk.urls", namespace="helpdesk")),
 ]
-'''
+"""
 
-HD_WSGI = '''\
+HD_WSGI = """\
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hdsite.settings")
 application = get_wsgi_application()
-'''
+"""
 
-HD_MANAGE = '''\
+HD_MANAGE = """\
 import os
 import sys
 
@@ -861,7 +957,7 @@ from django.core.management import execute_from_command_line
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hdsite.settings")
 execute_from_command_line(sys.argv)
-'''
+"""
 
 HD_SETUP = '''\
 """Create the bench superuser, one queue and a DRF token; print them as JSON on the last line."""
@@ -949,7 +1045,9 @@ def target_helpdesk(args) -> dict:
     try:
         print(f"[helpdesk] django-helpdesk {version}: migrate", flush=True)
         run_cmd([str(py), "manage.py", "migrate", "--noinput"], cwd=site, env=env)
-        setup = json.loads(run_cmd([str(py), "bench_setup.py"], cwd=site, env=env).strip().splitlines()[-1])
+        setup = json.loads(
+            run_cmd([str(py), "bench_setup.py"], cwd=site, env=env).strip().splitlines()[-1]
+        )
         port = args.port or free_port()
         gunicorn = HELPDESK_VENV / "bin" / "gunicorn"
         cmd = [
@@ -966,14 +1064,15 @@ def target_helpdesk(args) -> dict:
             url = f"http://127.0.0.1:{port}{endpoint}"
             headers = {"Authorization": f"Token {setup['token']}"}
             bodies = IntakeBodies("helpdesk", args.concurrency, args.existing_share, setup["queue"])
-            out, r = http_load(args, "helpdesk", url, headers, bodies, srv)
+            out, r = http_load(args, "helpdesk", HELPDESK_DB, url, headers, bodies, srv)
         verified = count_rows(HELPDESK_DB, "helpdesk_ticket")
         followups = count_rows(HELPDESK_DB, "helpdesk_followup")
         expected = r.total_ok((201,))
         out.update(
             {
                 "status": "ok",
-                "what": f"django-helpdesk {version}, DRF token auth, gunicorn sync x{args.helpdesk_workers}",
+                "what": f"django-helpdesk {version}, DRF token auth, "
+                f"gunicorn sync x{args.helpdesk_workers}",
                 "version": version,
                 "endpoint": f"POST {endpoint}",
                 "server": f"gunicorn -w {args.helpdesk_workers} (sync)",
@@ -1015,7 +1114,9 @@ def aftercare_env(args, var_dir: Path) -> dict:
 
 
 def target_aftercare(args) -> dict:
-    py = REPO_DIR / ".venv" / "bin" / "python"
+    root = args.aftercare_root.resolve()
+    venv = root / ".venv" if (root / ".venv" / "bin" / "python").exists() else REPO_DIR / ".venv"
+    py = venv / "bin" / "python"
     if not py.exists():
         raise TargetSkipped("no .venv: run `uv sync --frozen` first")
     var_dir = WORK_DIR / "aftercare_var"
@@ -1027,7 +1128,7 @@ def target_aftercare(args) -> dict:
     # Does the contract's setup command exist yet? (loads settings and apps, not the URLconf)
     probe = subprocess.run(
         [str(py), "manage.py", "help", "bench_setup"],
-        cwd=REPO_DIR,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
@@ -1036,20 +1137,21 @@ def target_aftercare(args) -> dict:
     )
     if probe.returncode != 0:
         msg = (probe.stderr or probe.stdout).strip().splitlines()
+        why = next((ln for ln in msg if "Unknown command" in ln), msg[-1] if msg else "")
         raise TargetSkipped(
             "`manage.py bench_setup` is not available yet "
-            f"({msg[-1] if msg else 'exit ' + str(probe.returncode)})"
+            f"({why.strip() or 'exit ' + str(probe.returncode)})"
         )
-    if args.server == "granian" and not (REPO_DIR / ".venv" / "bin" / "granian").exists():
+    if args.server == "granian" and not (venv / "bin" / "granian").exists():
         raise TargetSkipped("--server granian: granian is not installed in .venv")
 
     recreate_db(AFTERCARE_DB)
     try:
         print("[aftercare] migrate", flush=True)
-        run_cmd([str(py), "manage.py", "migrate", "--noinput"], cwd=REPO_DIR, env=env)
+        run_cmd([str(py), "manage.py", "migrate", "--noinput"], cwd=root, env=env)
         lines = [
             ln.strip()
-            for ln in run_cmd([str(py), "manage.py", "bench_setup"], cwd=REPO_DIR, env=env).splitlines()
+            for ln in run_cmd([str(py), "manage.py", "bench_setup"], cwd=root, env=env).splitlines()
             if ln.strip()
         ]
         if not lines:
@@ -1058,7 +1160,7 @@ def target_aftercare(args) -> dict:
         port = args.port or free_port()
         if args.server == "granian":
             cmd = [
-                str(REPO_DIR / ".venv" / "bin" / "granian"),
+                str(venv / "bin" / "granian"),
                 "--interface",
                 "wsgi",
                 "--host",
@@ -1072,7 +1174,7 @@ def target_aftercare(args) -> dict:
             server_desc = f"granian --interface wsgi --workers {args.workers}"
         else:
             cmd = [
-                str(REPO_DIR / ".venv" / "bin" / "gunicorn"),
+                str(venv / "bin" / "gunicorn"),
                 "config.wsgi:application",
                 "-w",
                 str(args.workers),
@@ -1081,14 +1183,16 @@ def target_aftercare(args) -> dict:
             ]
             server_desc = f"gunicorn -w {args.workers} (sync)"
         endpoint = "/api/v1/tickets"
-        with Server("aftercare", cmd, REPO_DIR, env, port) as srv:
+        with Server("aftercare", cmd, root, env, port) as srv:
             srv.wait_ready()
             url = f"http://127.0.0.1:{port}{endpoint}"
             headers = {"Authorization": f"Bearer {token}"}
             before = count_rows(AFTERCARE_DB, "tickets_ticket")
-            seed = seed_customers(args, "aftercare", url, headers, SeedBodies("aftercare", args.concurrency))
+            seed = seed_customers(
+                args, "aftercare", url, headers, SeedBodies("aftercare", args.concurrency)
+            )
             bodies = IntakeBodies("aftercare", args.concurrency, args.existing_share)
-            out, r = http_load(args, "aftercare", url, headers, bodies, srv)
+            out, r = http_load(args, "aftercare", AFTERCARE_DB, url, headers, bodies, srv)
         verified = count_rows(AFTERCARE_DB, "tickets_ticket") - before
         expected = r.total_ok((201,)) + seed["created"]
         out.update(
@@ -1137,16 +1241,27 @@ def markdown_table(doc: dict) -> str:
     for name in doc["config"]["targets"]:
         r = t.get(name, {})
         if r.get("status") != "ok":
-            rows.append(f"| {name} | {r.get('status', '?')}: {r.get('reason', '')} |  |  |  |  |  |  |  |  |")
+            rows.append(
+                f"| {name} | {r.get('status', '?')}: {r.get('reason', '')} " + "|  " * 8 + "|"
+            )
             continue
         ver = f"{fmt(r.get('verified_rows'))}" + ("" if r.get("verified_ok", True) else " (!)")
         rows.append(
             f"| {name} | {r.get('server', '')} "
             f"| {fmt(r['throughput'])} {r['unit']} | {fmt(r['p50_ms'])} | {fmt(r['p95_ms'])} "
             f"| {fmt(r['p99_ms'])} | {fmt(r['errors'])} | {ver} "
-            f"| {fmt_ratio(r.get('share_of_raw'), pct_=True)} | {fmt_ratio(r.get('ratio_vs_helpdesk'))} |"
+            f"| {fmt_ratio(r.get('share_of_raw'), pct_=True)} "
+            f"| {fmt_ratio(r.get('ratio_vs_helpdesk'))} |"
         )
-    return "\n".join(rows)
+    notes = []
+    for name in doc["config"]["targets"]:
+        cpu = (t.get(name) or {}).get("cpu") or {}
+        if (cpu.get("foreign_cores") or 0) > 0.15:
+            notes.append(
+                f"note: during {name}, processes outside the benchmark used "
+                f"{cpu['foreign_cores']:.2f} cores; its figures are depressed"
+            )
+    return "\n".join(rows + (["", *notes] if notes else []))
 
 
 def fmt_ratio(v, pct_: bool = False) -> str:
@@ -1174,21 +1289,34 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma list of raw,helpdesk,aftercare")
+    ap.add_argument(
+        "--targets", default=",".join(ALL_TARGETS), help="comma list of raw,helpdesk,aftercare"
+    )
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds per target (60)")
     ap.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds before it (5)")
     ap.add_argument("--concurrency", type=int, default=16, help="clients in flight (16)")
     ap.add_argument("--workers", type=int, default=4, help="AfterCare server workers (4)")
-    ap.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn", help="AfterCare server")
-    ap.add_argument("--helpdesk-workers", type=int, default=2, help="django-helpdesk gunicorn workers (2)")
+    ap.add_argument(
+        "--server", choices=("gunicorn", "granian"), default="gunicorn", help="AfterCare server"
+    )
+    ap.add_argument(
+        "--helpdesk-workers", type=int, default=2, help="django-helpdesk gunicorn workers (2)"
+    )
     ap.add_argument(
         "--conn-max-age",
         type=int,
         default=60,
-        help="Django CONN_MAX_AGE for both apps (AfterCare: DB_CONN_MAX_AGE); 0 = connect per request",
+        help="Django CONN_MAX_AGE of both apps (env DB_CONN_MAX_AGE); 0: connect per request",
     )
-    ap.add_argument("--existing-share", type=float, default=0.5, help="share of requests reusing a seeded customer")
-    ap.add_argument("--raw-procs", type=int, default=4, help="processes for the raw target's connections (4)")
+    ap.add_argument(
+        "--existing-share",
+        type=float,
+        default=0.5,
+        help="share of requests reusing a seeded customer",
+    )
+    ap.add_argument(
+        "--raw-procs", type=int, default=4, help="processes for the raw target's connections (4)"
+    )
     ap.add_argument(
         "--raw-mode",
         choices=("tx", "cte"),
@@ -1197,6 +1325,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--client-procs", type=int, default=None, help="load generator processes (2)")
     ap.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300.0,
+        help="before each measurement, wait up to this many seconds for an idle machine (300)",
+    )
+    ap.add_argument(
+        "--aftercare-root",
+        type=Path,
+        default=REPO_DIR,
+        help="AfterCare checkout to benchmark (default: this one; e.g. a git worktree)",
+    )
     ap.add_argument("--keep-dbs", action="store_true", help="keep the scratch databases afterwards")
     ap.add_argument("--output", type=Path, default=RESULTS_DIR / "intake.json")
     args = ap.parse_args(argv)
@@ -1212,10 +1352,12 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # a shell that starts us in the background leaves SIGINT ignored; Ctrl-C must always work
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    doc = {
+    doc: dict[str, Any] = {
         "benchmark": "intake",
-        "timestamp": dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "timestamp": dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds"),
         "machine": machine_info(),
         "repo": git_info(),
         "config": {
@@ -1225,6 +1367,7 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": args.concurrency,
             "aftercare_workers": args.workers,
             "aftercare_server": args.server,
+            "aftercare_root": str(args.aftercare_root),
             "helpdesk_workers": args.helpdesk_workers,
             "conn_max_age": args.conn_max_age,
             "existing_customer_share": args.existing_share,
@@ -1251,6 +1394,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = {"status": "failed", "reason": str(exc).splitlines()[0], "detail": str(exc)}
                 print(f"[{name}] FAILED: {exc}", flush=True)
             except KeyboardInterrupt:
+                doc["targets"][name] = {"status": "interrupted", "reason": "Ctrl-C / SIGTERM"}
                 raise
             except Exception as exc:
                 res = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
@@ -1282,8 +1426,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         textwrap.dedent(
             f"""\
-            Intake benchmark — {doc['timestamp']}, {m['nproc']} x {m['cpu_model']},
-            Python {m['python']}, PostgreSQL {m.get('postgres_version', '?')},
+            Intake benchmark — {doc["timestamp"]}, {m["nproc"]} x {m["cpu_model"]},
+            Python {m["python"]}, PostgreSQL {m.get("postgres_version", "?")},
             {args.concurrency} clients, {args.duration:g}s measured after {args.warmup:g}s warmup
             """
         )

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -102,7 +103,7 @@ def percentile(values, q: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(q / 100.0 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
     return s[k]
 
 
@@ -117,7 +118,9 @@ def _check_loopback(host: str) -> None:
         raise ValueError(f"loadgen only targets loopback addresses, got {host!r}")
 
 
-def _request_head(method: str, host: str, port: int, path: str, headers: Mapping[str, str]) -> bytes:
+def _request_head(
+    method: str, host: str, port: int, path: str, headers: Mapping[str, str]
+) -> bytes:
     base = {
         "Host": f"{host}:{port}",
         "User-Agent": "aftercare-bench-loadgen/1",
@@ -536,8 +539,16 @@ def _cli() -> None:  # a quick manual check: python bench/loadgen.py URL
     def body(cid: int, seq: int) -> bytes:
         return json.dumps({"client": cid, "seq": seq}).encode()
 
-    r = run(a.url, hdrs, body, a.concurrency, a.duration, method=a.method, processes=a.processes,
-            expect=tuple(range(200, 300)))
+    r = run(
+        a.url,
+        hdrs,
+        body,
+        a.concurrency,
+        a.duration,
+        method=a.method,
+        processes=a.processes,
+        expect=tuple(range(200, 300)),
+    )
     print(
         json.dumps(
             {
