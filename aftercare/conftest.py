@@ -36,15 +36,21 @@ def _immediate_tasks(settings, tmp_path):
 
 def make_customer(name: str, mobile: str, email: str) -> Customer:
     customer = Customer.objects.create(name=name)
-    Contact.objects.create(customer=customer, name=name, mobile=mobile, email=email,
-                           is_primary=True)
+    Contact.objects.create(
+        customer=customer, name=name, mobile=mobile, email=email, is_primary=True
+    )
     return customer
 
 
 def make_user(username: str, role: str, *, customer=None, teams=(), lead=False) -> User:
-    user = User.objects.create_user(username=username, password=PASSWORD, role=role,
-                                    customer=customer, display_name=username.capitalize(),
-                                    email=f"{username}@example.com")
+    user = User.objects.create_user(
+        username=username,
+        password=PASSWORD,
+        role=role,
+        customer=customer,
+        display_name=username.capitalize(),
+        email=f"{username}@example.com",
+    )
     for team in teams:
         TeamMembership.objects.create(team=team, user=user, is_lead=lead)
     return user
@@ -52,10 +58,12 @@ def make_user(username: str, role: str, *, customer=None, teams=(), lead=False) 
 
 class Personas:
     def __init__(self):
-        self.team_a = Team.objects.create(name="售后客服一组", slug="cs-1",
-                                          department=Department.CUSTOMER_SERVICE)
-        self.team_b = Team.objects.create(name="技术支持组", slug="tech",
-                                          department=Department.TECH_SUPPORT)
+        self.team_a = Team.objects.create(
+            name="售后客服一组", slug="cs-1", department=Department.CUSTOMER_SERVICE
+        )
+        self.team_b = Team.objects.create(
+            name="技术支持组", slug="tech", department=Department.TECH_SUPPORT
+        )
         self.alice_customer = make_customer("王丽", "13800000001", "alice@example.com")
         self.bob_customer = make_customer("李波", "13800000002", "bob@example.com")
         self.alice = make_user("alice", Role.CUSTOMER, customer=self.alice_customer)
@@ -67,14 +75,19 @@ class Personas:
         self.anna = make_user("anna", Role.ANALYST)
         self.quinn = make_user("quinn", Role.QC_INSPECTOR)
         line = ProductLine.objects.create(name="空调", slug="ac")
-        self.product = Product.objects.create(line=line, model_number="KFR-35GW", name="挂壁式空调",
-                                              category="空调")
+        self.product = Product.objects.create(
+            line=line, model_number="KFR-35GW", name="挂壁式空调", category="空调"
+        )
         self.alice_unit = ProductUnit.objects.create(
-            serial="AC35GW0001", product=self.product, owner=self.alice_customer,
+            serial="AC35GW0001",
+            product=self.product,
+            owner=self.alice_customer,
             purchase_date=dt.date(2026, 11, 18),
         )
         self.bob_unit = ProductUnit.objects.create(
-            serial="AC35GW0002", product=self.product, owner=self.bob_customer,
+            serial="AC35GW0002",
+            product=self.product,
+            owner=self.bob_customer,
             purchase_date=dt.date(2025, 6, 1),
         )
 
@@ -99,8 +112,12 @@ class ApiClient:
         call = getattr(self.client, method)
         merged = {**self.headers, **(headers or {})}
         if method in ("post", "patch", "put") and "files" not in kwargs:
-            return call(url, data=data if data is not None else {}, content_type="application/json",
-                        headers=merged)
+            return call(
+                url,
+                data=data if data is not None else {},
+                content_type="application/json",
+                headers=merged,
+            )
         if "files" in kwargs:
             return call(url, data={**(data or {}), **kwargs["files"]}, headers=merged)
         return call(url, data=data, headers=merged)

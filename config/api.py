@@ -40,8 +40,11 @@ def on_domain_error(request, exc: DomainError):
 @api.exception_handler(ValidationError)
 def on_validation_error(request, exc: ValidationError):
     details = [
-        {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")),
-         "type": str(e.get("type", ""))}
+        {
+            "loc": [str(part) for part in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors
     ]
     return error(request, 422, "validation_error", _("输入有误"), details)

@@ -18,9 +18,11 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ["username", "display_name", "email", "mobile"]
     autocomplete_fields = ["customer"]
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
-        (_("售后协同"), {"fields": ["role", "display_name", "mobile", "language", "time_zone",
-                                  "customer"]}),
+        *(BaseUserAdmin.fieldsets or ()),
+        (
+            _("售后协同"),
+            {"fields": ["role", "display_name", "mobile", "language", "time_zone", "customer"]},
+        ),
     )
 
 

@@ -1,7 +1,8 @@
 import datetime as dt
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
+
+from aftercare.core.api_support import AuthedRequest
 
 from . import policy, services
 from .models import Team
@@ -49,35 +50,41 @@ class TokenCreatedOut(TokenOut):
 
 
 @router.get("/users/me", response=MeOut, summary="The signed-in user")
-def me(request: HttpRequest):
+def me(request: AuthedRequest):
     user = request.user
     return {
-        "id": user.pk, "username": user.username, "display_name": str(user), "email": user.email,
-        "role": user.role, "customer_id": user.customer_id,
+        "id": user.pk,
+        "username": user.username,
+        "display_name": str(user),
+        "email": user.email,
+        "role": user.role,
+        "customer_id": user.customer_id,
         "team_ids": list(user.memberships.values_list("team_id", flat=True)),
-        "language": user.language, "time_zone": user.time_zone,
+        "language": user.language,
+        "time_zone": user.time_zone,
     }
 
 
 @router.get("/teams", response=list[TeamOut], summary="Teams")
-def list_teams(request: HttpRequest):
+def list_teams(request: AuthedRequest):
     policy.check_staff(request.user)
     return list(Team.objects.order_by("name"))
 
 
 @router.get("/tokens", response=list[TokenOut], summary="My API tokens")
-def list_tokens(request: HttpRequest):
+def list_tokens(request: AuthedRequest):
     return list(request.user.api_tokens.order_by("-created_at"))
 
 
 @router.post("/tokens", response={201: TokenCreatedOut}, summary="Create an API token")
-def create_token(request: HttpRequest, payload: TokenIn):
-    token, raw = services.create_api_token(user=request.user, name=payload.name,
-                                           expires_at=payload.expires_at)
+def create_token(request: AuthedRequest, payload: TokenIn):
+    token, raw = services.create_api_token(
+        user=request.user, name=payload.name, expires_at=payload.expires_at
+    )
     return Status(201, {**TokenOut.from_orm(token).dict(), "token": raw})
 
 
 @router.delete("/tokens/{int:token_id}", response={204: None}, summary="Revoke an API token")
-def revoke_token(request: HttpRequest, token_id: int):
+def revoke_token(request: AuthedRequest, token_id: int):
     services.revoke_api_token(user=request.user, token_id=token_id)
     return Status(204, None)

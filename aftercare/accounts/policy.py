@@ -18,13 +18,22 @@ from .choices import Role
 from .models import User
 
 # Fields only the service side may set on a ticket.
-CUSTOMER_TICKET_FIELDS = frozenset({"subject", "description", "product_unit", "contact",
-                                    "custom_fields"})
+CUSTOMER_TICKET_FIELDS = frozenset(
+    {"subject", "description", "product_unit", "contact", "custom_fields"}
+)
 AGENT_ONLY_CREATE_FIELDS = frozenset({"priority", "team_id", "assignee_id", "tags", "customer"})
 TRIAGE_ROLES = frozenset({Role.AGENT, Role.TEAM_LEAD})
 CUSTOMER_TARGET_STATUSES = frozenset({"closed", "open"})
-CRM_WRITERS = frozenset({Role.AGENT, Role.TEAM_LEAD, Role.ADMIN, Role.LOGISTICS,
-                         Role.SUPPORT_ENGINEER, Role.FIELD_TECHNICIAN})
+CRM_WRITERS = frozenset(
+    {
+        Role.AGENT,
+        Role.TEAM_LEAD,
+        Role.ADMIN,
+        Role.LOGISTICS,
+        Role.SUPPORT_ENGINEER,
+        Role.FIELD_TECHNICIAN,
+    }
+)
 
 
 def _require_active(user: User) -> None:
@@ -34,6 +43,7 @@ def _require_active(user: User) -> None:
 
 # --- tickets ---------------------------------------------------------------------------------
 
+
 def visible_tickets(user: User, queryset: QuerySet | None = None) -> QuerySet:
     from aftercare.tickets.models import Ticket
 
@@ -41,12 +51,14 @@ def visible_tickets(user: User, queryset: QuerySet | None = None) -> QuerySet:
     if not user.is_authenticated or not user.is_active:
         return qs.none()
     if user.is_customer:
-        return qs.filter(customer_id=user.customer_id)
+        return qs.filter(customer_id=user.customer_id or 0)
     if user.reads_all_tickets:
         return qs
     team_ids = list(user.memberships.values_list("team_id", flat=True))
-    condition = Q(team_id__in=team_ids) | Q(assignee_id=user.pk) | Q(
-        id__in=Ticket.followers.through.objects.filter(user_id=user.pk).values("ticket_id")
+    condition = (
+        Q(team_id__in=team_ids)
+        | Q(assignee_id=user.pk)
+        | Q(id__in=Ticket.followers.through.objects.filter(user_id=user.pk).values("ticket_id"))
     )
     if user.role in TRIAGE_ROLES:
         condition |= Q(team__isnull=True)
@@ -71,8 +83,11 @@ def check_ticket_update(user: User, ticket, fields: set[str]) -> None:
     if user.is_customer:
         refused = fields - CUSTOMER_TICKET_FIELDS
         if refused:
-            raise Forbidden(_("客户不能修改这些字段：%(fields)s") % {"fields": ", ".join(sorted(refused))},
-                            code="fields_refused", details={"fields": sorted(refused)})
+            raise Forbidden(
+                _("客户不能修改这些字段：%(fields)s") % {"fields": ", ".join(sorted(refused))},
+                code="fields_refused",
+                details={"fields": sorted(refused)},
+            )
         return
     if not can_work_ticket(user, ticket):
         raise Forbidden()
@@ -83,8 +98,11 @@ def check_ticket_create(user: User, fields: set[str], customer_id: int | None) -
     if user.is_customer:
         refused = fields & AGENT_ONLY_CREATE_FIELDS
         if refused:
-            raise Forbidden(_("客户不能设置这些字段：%(fields)s") % {"fields": ", ".join(sorted(refused))},
-                            code="fields_refused", details={"fields": sorted(refused)})
+            raise Forbidden(
+                _("客户不能设置这些字段：%(fields)s") % {"fields": ", ".join(sorted(refused))},
+                code="fields_refused",
+                details={"fields": sorted(refused)},
+            )
         if customer_id is not None and customer_id != user.customer_id:
             raise NotFound(_("客户不存在"), code="customer_not_found")
         return
@@ -134,6 +152,7 @@ def check_follow(user: User, ticket, follower: User) -> None:
 
 # --- customers and units ----------------------------------------------------------------------
 
+
 def visible_customers(user: User, queryset: QuerySet | None = None) -> QuerySet:
     from aftercare.customers.models import Customer
 
@@ -141,7 +160,7 @@ def visible_customers(user: User, queryset: QuerySet | None = None) -> QuerySet:
     if not user.is_authenticated or not user.is_active:
         return qs.none()
     if user.is_customer:
-        return qs.filter(pk=user.customer_id)
+        return qs.filter(pk=user.customer_id or 0)
     return qs
 
 

@@ -13,8 +13,9 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
 
 
 @transaction.atomic
-def create_api_token(*, user: User, name: str, expires_at: dt.datetime | None = None
-                     ) -> tuple[ApiToken, str]:
+def create_api_token(
+    *, user: User, name: str, expires_at: dt.datetime | None = None
+) -> tuple[ApiToken, str]:
     """Create a token and return it with its raw value, which is never stored."""
     name = (name or "").strip()
     if not name:
@@ -23,7 +24,10 @@ def create_api_token(*, user: User, name: str, expires_at: dt.datetime | None = 
         raise ValidationFailed(_("过期时间必须晚于现在"), code="token_expiry_in_past")
     raw = ApiToken.generate_raw()
     token = ApiToken.objects.create(
-        user=user, name=name[:100], key_prefix=raw[:12], key_hash=hash_token(raw),
+        user=user,
+        name=name[:100],
+        key_prefix=raw[:12],
+        key_hash=hash_token(raw),
         expires_at=expires_at,
     )
     return token, raw

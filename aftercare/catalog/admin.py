@@ -11,8 +11,16 @@ class ProductLineAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["model_number", "name", "line", "category", "return_days", "exchange_days",
-                    "repair_months", "is_active"]
+    list_display = [
+        "model_number",
+        "name",
+        "line",
+        "category",
+        "return_days",
+        "exchange_days",
+        "repair_months",
+        "is_active",
+    ]
     list_filter = ["line", "is_active"]
     search_fields = ["model_number", "name"]
 

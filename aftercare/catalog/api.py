@@ -1,11 +1,11 @@
 import datetime as dt
 
-from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from aftercare.accounts import policy
+from aftercare.core.api_support import AuthedRequest
 from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.customers.models import Customer
 
@@ -105,12 +105,12 @@ class WarrantyOut(Schema):
 
 
 @router.get("/product-lines", response=list[ProductLineOut], summary="Product lines")
-def list_product_lines(request: HttpRequest):
+def list_product_lines(request: AuthedRequest):
     return list(ProductLine.objects.order_by("name"))
 
 
 @router.get("/products", response=list[ProductOut], summary="Products")
-def list_products(request: HttpRequest, line_id: int | None = None):
+def list_products(request: AuthedRequest, line_id: int | None = None):
     products = Product.objects.order_by("model_number")
     if line_id is not None:
         products = products.filter(line_id=line_id)
@@ -125,12 +125,12 @@ def _product(product_id: int) -> Product:
 
 
 @router.get("/products/{int:product_id}", response=ProductOut, summary="Read a product")
-def get_product(request: HttpRequest, product_id: int):
+def get_product(request: AuthedRequest, product_id: int):
     return _product(product_id)
 
 
 @router.post("/products", response={201: ProductOut}, summary="Create a product")
-def create_product(request: HttpRequest, payload: ProductIn):
+def create_product(request: AuthedRequest, payload: ProductIn):
     policy.check_catalog_write(request.user)
     if not ProductLine.objects.filter(pk=payload.line_id).exists():
         raise ValidationFailed(_("产品线不存在"), code="product_line_not_found")
@@ -140,7 +140,7 @@ def create_product(request: HttpRequest, payload: ProductIn):
 
 
 @router.patch("/products/{int:product_id}", response=ProductOut, summary="Change a product")
-def update_product(request: HttpRequest, product_id: int, payload: ProductPatch):
+def update_product(request: AuthedRequest, product_id: int, payload: ProductPatch):
     policy.check_catalog_write(request.user)
     product = _product(product_id)
     changes = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
@@ -158,13 +158,14 @@ def _unit_queryset(user):
 def _unit(user, serial: str) -> ProductUnit:
     unit = _unit_queryset(user).filter(serial=serial.strip().upper()).first()
     if unit is None:
-        raise NotFound(_("序列号不存在：%(serial)s") % {"serial": serial[:64]},
-                       code="unit_not_found")
+        raise NotFound(
+            _("序列号不存在：%(serial)s") % {"serial": serial[:64]}, code="unit_not_found"
+        )
     return unit
 
 
 @router.get("/units", response=UnitPage, summary="Product units")
-def list_units(request: HttpRequest, query: Query[UnitListQuery]):
+def list_units(request: AuthedRequest, query: Query[UnitListQuery]):
     units = _unit_queryset(request.user).order_by("id")
     if query.owner_id is not None:
         units = units.filter(owner_id=query.owner_id)
@@ -179,7 +180,7 @@ def list_units(request: HttpRequest, query: Query[UnitListQuery]):
 
 
 @router.post("/units", response={201: UnitOut}, summary="Register a product unit")
-def register_unit(request: HttpRequest, payload: UnitIn):
+def register_unit(request: AuthedRequest, payload: UnitIn):
     user = request.user
     if user.is_customer:
         # Customers register units they own; the owner is always themselves.
@@ -195,40 +196,58 @@ def register_unit(request: HttpRequest, payload: UnitIn):
                 raise ValidationFailed(_("客户不存在"), code="customer_not_found")
     address = None
     if payload.installation_address_id is not None:
-        address = owner.addresses.filter(pk=payload.installation_address_id).first() if owner \
-            else None
+        address = (
+            owner.addresses.filter(pk=payload.installation_address_id).first() if owner else None
+        )
         if address is None:
             raise ValidationFailed(_("安装地址不属于该客户"), code="address_not_of_customer")
     product = Product.objects.filter(pk=payload.product_id).first()
     if product is None:
         raise ValidationFailed(_("产品不存在"), code="product_not_found")
     unit = services.register_unit(
-        serial=payload.serial, product=product, owner=owner, purchase_date=payload.purchase_date,
-        sales_channel=payload.sales_channel or "", order_reference=payload.order_reference,
+        serial=payload.serial,
+        product=product,
+        owner=owner,
+        purchase_date=payload.purchase_date,
+        sales_channel=payload.sales_channel or "",
+        order_reference=payload.order_reference,
         installation_address=address,
     )
     return Status(201, _unit_queryset(user).get(pk=unit.pk))
 
 
 @router.get("/units/{serial}", response=UnitOut, summary="Read a unit by serial")
-def get_unit(request: HttpRequest, serial: str):
+def get_unit(request: AuthedRequest, serial: str):
     return _unit(request.user, serial)
 
 
-@router.get("/units/{serial}/warranty", response=WarrantyOut,
-            summary="三包 status of a unit: return, exchange and repair periods")
-def get_warranty(request: HttpRequest, serial: str, on: dt.date | None = None):
+@router.get(
+    "/units/{serial}/warranty",
+    response=WarrantyOut,
+    summary="三包 status of a unit: return, exchange and repair periods",
+)
+def get_warranty(request: AuthedRequest, serial: str, on: dt.date | None = None):
     unit = _unit(request.user, serial)
-    evaluation = evaluate_warranty(purchase_date=unit.purchase_date,
-                                   policy=unit.product.warranty_policy,
-                                   on_date=on or timezone.localdate())
+    evaluation = evaluate_warranty(
+        purchase_date=unit.purchase_date,
+        policy=unit.product.warranty_policy,
+        on_date=on or timezone.localdate(),
+    )
     return {
-        "serial": unit.serial, "model_number": unit.product.model_number,
-        "on_date": evaluation.on_date, "purchase_date": evaluation.purchase_date,
-        "in_warranty": evaluation.in_warranty, "summary": evaluation.summary,
+        "serial": unit.serial,
+        "model_number": unit.product.model_number,
+        "on_date": evaluation.on_date,
+        "purchase_date": evaluation.purchase_date,
+        "in_warranty": evaluation.in_warranty,
+        "summary": evaluation.summary,
         "coverages": [
-            {"remedy": c.remedy.value, "status": c.status.value, "covered": c.covered,
-             "until": c.until, "reason": c.reason}
+            {
+                "remedy": c.remedy.value,
+                "status": c.status.value,
+                "covered": c.covered,
+                "until": c.until,
+                "reason": c.reason,
+            }
             for c in evaluation.coverages
         ],
     }

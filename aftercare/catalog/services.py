@@ -12,8 +12,14 @@ from .models import Product, ProductUnit
 
 @transaction.atomic
 def register_unit(
-    *, serial: str, product: Product, owner: Customer | None, purchase_date: dt.date | None = None,
-    sales_channel: str = "", order_reference: str = "", installation_address: Address | None = None,
+    *,
+    serial: str,
+    product: Product,
+    owner: Customer | None,
+    purchase_date: dt.date | None = None,
+    sales_channel: str = "",
+    order_reference: str = "",
+    installation_address: Address | None = None,
 ) -> ProductUnit:
     serial = serial.strip().upper()
     if not serial:
@@ -27,19 +33,23 @@ def register_unit(
     try:
         with transaction.atomic():
             return ProductUnit.objects.create(
-                serial=serial, product=product, owner=owner, purchase_date=purchase_date,
-                sales_channel=sales_channel, order_reference=order_reference,
+                serial=serial,
+                product=product,
+                owner=owner,
+                purchase_date=purchase_date,
+                sales_channel=sales_channel,
+                order_reference=order_reference,
                 installation_address=installation_address,
             )
     except IntegrityError as exc:
-        raise Conflict(_("序列号已登记：%(serial)s") % {"serial": serial},
-                       code="serial_already_registered") from exc
+        raise Conflict(
+            _("序列号已登记：%(serial)s") % {"serial": serial}, code="serial_already_registered"
+        ) from exc
 
 
 @transaction.atomic
 def update_unit(*, unit: ProductUnit, changes: dict) -> ProductUnit:
-    allowed = {"purchase_date", "sales_channel", "order_reference", "owner",
-               "installation_address"}
+    allowed = {"purchase_date", "sales_channel", "order_reference", "owner", "installation_address"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(code="unknown_fields", details={"fields": sorted(unknown)})

@@ -97,8 +97,10 @@ def _coverage(
     }[remedy]
     if length == 0:
         return RemedyCoverage(
-            remedy, CoverageStatus.NOT_OFFERED, None, _("该产品不提供%(period)s")
-            % {"period": _period_name(remedy, policy)}
+            remedy,
+            CoverageStatus.NOT_OFFERED,
+            None,
+            _("该产品不提供%(period)s") % {"period": _period_name(remedy, policy)},
         )
     if purchase_date is None:
         return RemedyCoverage(
@@ -118,16 +120,14 @@ def _coverage(
             remedy,
             CoverageStatus.UNKNOWN,
             until,
-            _("查询日期早于购买日期 %(purchase)s")
-            % {"purchase": purchase_date.isoformat()},
+            _("查询日期早于购买日期 %(purchase)s") % {"purchase": purchase_date.isoformat()},
         )
     if on_date <= until:
         return RemedyCoverage(
             remedy,
             CoverageStatus.ACTIVE,
             until,
-            _("在%(period)s内，截至 %(until)s")
-            % {"period": period, "until": until.isoformat()},
+            _("在%(period)s内，截至 %(until)s") % {"period": period, "until": until.isoformat()},
         )
     return RemedyCoverage(
         remedy,

@@ -2,10 +2,10 @@
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
-import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -14,8 +14,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja.security import APIKeyCookie, HttpBearer
 
+from .conf import rule
 from .errors import ValidationFailed
 from .models import IdempotencyRecord
+
+if TYPE_CHECKING:
+    from aftercare.accounts.models import User
+
+
+class AuthedRequest(HttpRequest):
+    """A request that passed authentication: `user` is always a signed-in User."""
+
+    user: "User"  # type: ignore[assignment]
 
 
 class BearerTokenAuth(HttpBearer):
@@ -71,7 +81,7 @@ def idempotent_lookup(*, user, scope: str, key: str | None, payload: Any) -> int
         return None
     if len(key) > 255:
         raise ValidationFailed(_("Idempotency-Key 过长"), code="idempotency_key_invalid")
-    ttl = dt.timedelta(hours=settings.AFTERCARE["IDEMPOTENCY_TTL_HOURS"])
+    ttl = dt.timedelta(hours=rule("IDEMPOTENCY_TTL_HOURS"))
     record = IdempotencyRecord.objects.filter(
         user=user, scope=scope, key=key, created_at__gte=timezone.now() - ttl
     ).first()
@@ -90,14 +100,18 @@ def idempotent_remember(*, user, scope: str, key: str | None, payload: Any, obje
     if not key:
         return True
     IdempotencyRecord.objects.filter(
-        user=user, scope=scope, key=key,
-        created_at__lt=timezone.now()
-        - dt.timedelta(hours=settings.AFTERCARE["IDEMPOTENCY_TTL_HOURS"]),
+        user=user,
+        scope=scope,
+        key=key,
+        created_at__lt=timezone.now() - dt.timedelta(hours=rule("IDEMPOTENCY_TTL_HOURS")),
     ).delete()
     try:
         with transaction.atomic():
             IdempotencyRecord.objects.create(
-                user=user, scope=scope, key=key, request_hash=request_fingerprint(payload),
+                user=user,
+                scope=scope,
+                key=key,
+                request_hash=request_fingerprint(payload),
                 object_id=object_id,
             )
     except IntegrityError:

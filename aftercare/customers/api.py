@@ -2,11 +2,11 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Prefetch, Q
-from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from aftercare.accounts import policy
+from aftercare.core.api_support import AuthedRequest
 from aftercare.core.errors import NotFound, ValidationFailed
 
 from . import services
@@ -111,7 +111,7 @@ def _get(user, customer_id: int) -> Customer:
 
 
 @router.get("/customers", response=CustomerPage, summary="List customers")
-def list_customers(request: HttpRequest, query: Query[CustomerListQuery]):
+def list_customers(request: AuthedRequest, query: Query[CustomerListQuery]):
     customers = _customers(request.user).order_by("id")
     if query.q:
         term = query.q.strip()
@@ -128,9 +128,12 @@ def list_customers(request: HttpRequest, query: Query[CustomerListQuery]):
     return {"items": rows, "next_after_id": rows[-1].pk if more else None}
 
 
-@router.post("/customers", response={201: CustomerCreatedOut, 200: CustomerCreatedOut},
-             summary="Create a customer, or find the one owning this mobile/email")
-def create_customer(request: HttpRequest, payload: CustomerIn):
+@router.post(
+    "/customers",
+    response={201: CustomerCreatedOut, 200: CustomerCreatedOut},
+    summary="Create a customer, or find the one owning this mobile/email",
+)
+def create_customer(request: AuthedRequest, payload: CustomerIn):
     policy.check_customer_write(request.user)
     organisation = None
     if payload.organisation_id is not None:
@@ -140,8 +143,12 @@ def create_customer(request: HttpRequest, payload: CustomerIn):
         if organisation is None:
             raise ValidationFailed(_("机构不存在"), code="organisation_not_found")
     match = services.find_or_create_customer(
-        name=payload.name, mobile=payload.mobile, email=payload.email,
-        wechat_id=payload.wechat_id, kind=payload.kind, tier=payload.tier,
+        name=payload.name,
+        mobile=payload.mobile,
+        email=payload.email,
+        wechat_id=payload.wechat_id,
+        kind=payload.kind,
+        tier=payload.tier,
         organisation=organisation,
     )
     customer = _get(request.user, match.customer.pk)
@@ -150,12 +157,12 @@ def create_customer(request: HttpRequest, payload: CustomerIn):
 
 
 @router.get("/customers/{int:customer_id}", response=CustomerOut, summary="Read a customer")
-def get_customer(request: HttpRequest, customer_id: int):
+def get_customer(request: AuthedRequest, customer_id: int):
     return _get(request.user, customer_id)
 
 
 @router.patch("/customers/{int:customer_id}", response=CustomerOut, summary="Change a customer")
-def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPatch):
+def update_customer(request: AuthedRequest, customer_id: int, payload: CustomerPatch):
     customer = _get(request.user, customer_id)
     policy.check_customer_write(request.user, customer)
     changes = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
@@ -163,9 +170,10 @@ def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPat
     return _get(request.user, customer_id)
 
 
-@router.post("/customers/{int:customer_id}/addresses", response={201: AddressOut},
-             summary="Add an address")
-def add_address(request: HttpRequest, customer_id: int, payload: AddressIn):
+@router.post(
+    "/customers/{int:customer_id}/addresses", response={201: AddressOut}, summary="Add an address"
+)
+def add_address(request: AuthedRequest, customer_id: int, payload: AddressIn):
     customer = _get(request.user, customer_id)
     policy.check_customer_write(request.user, customer)
     return Status(201, services.add_address(customer=customer, **payload.model_dump()))

@@ -109,10 +109,13 @@ def find_or_create_customer(
 def _complete_contact(contact: Contact, **points: str | None) -> None:
     updates = {}
     for field, value in points.items():
-        if value and not getattr(contact, field):
-            # Only take a contact point nobody else has; never move one between customers.
-            if not Contact.objects.filter(**{field: value}).exists():
-                updates[field] = value
+        # Only take a contact point nobody else has; never move one between customers.
+        if (
+            value
+            and not getattr(contact, field)
+            and not Contact.objects.filter(**{field: value}).exists()
+        ):
+            updates[field] = value
     if updates:
         Contact.objects.filter(pk=contact.pk).update(**updates)
         for field, value in updates.items():

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from django.db import transaction
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -13,6 +13,7 @@ from aftercare.accounts import policy
 from aftercare.accounts.models import Team, User
 from aftercare.catalog.models import ProductUnit
 from aftercare.core.api_support import (
+    AuthedRequest,
     decode_cursor,
     encode_cursor,
     idempotent_lookup,
@@ -43,8 +44,13 @@ from .schemas import (
 
 router = Router(tags=["tickets"])
 attachments_router = Router(tags=["attachments"])
-CUSTOMER_EVENT_DATA = {EventKind.MESSAGE_ADDED, EventKind.STATUS_CHANGED, EventKind.MERGED_INTO,
-                       EventKind.MERGED_IN, EventKind.ATTACHMENT_ADDED}
+CUSTOMER_EVENT_DATA = {
+    EventKind.MESSAGE_ADDED,
+    EventKind.STATUS_CHANGED,
+    EventKind.MERGED_INTO,
+    EventKind.MERGED_IN,
+    EventKind.ATTACHMENT_ADDED,
+}
 
 
 def _ref(obj) -> dict | None:
@@ -72,12 +78,20 @@ def ticket_out(ticket: Ticket, user: User) -> dict:
         "status": ticket.status,
         "priority": ticket.priority,
         "customer": _ref(ticket.customer),
-        "contact": None if ticket.contact is None else {
-            "id": ticket.contact.pk, "name": ticket.contact.name, "mobile": ticket.contact.mobile,
+        "contact": None
+        if ticket.contact is None
+        else {
+            "id": ticket.contact.pk,
+            "name": ticket.contact.name,
+            "mobile": ticket.contact.mobile,
             "email": ticket.contact.email,
         },
-        "product_unit": None if unit is None else {
-            "id": unit.pk, "serial": unit.serial, "model_number": unit.product.model_number,
+        "product_unit": None
+        if unit is None
+        else {
+            "id": unit.pk,
+            "serial": unit.serial,
+            "model_number": unit.product.model_number,
             "product_name": unit.product.name,
         },
         "team": _ref(ticket.team),
@@ -90,8 +104,11 @@ def ticket_out(ticket: Ticket, user: User) -> dict:
         "first_response_at": ticket.first_response_at,
         "resolved_at": ticket.resolved_at,
         "closed_at": ticket.closed_at,
-        "merged_into": None if ticket.merged_into is None else {
-            "id": ticket.merged_into.pk, "number": ticket.merged_into.number,
+        "merged_into": None
+        if ticket.merged_into is None
+        else {
+            "id": ticket.merged_into.pk,
+            "number": ticket.merged_into.number,
         },
     }
 
@@ -107,7 +124,9 @@ def _ticket_detail(ticket_id: int, user: User) -> dict:
 def _unit_by_serial(user: User, serial: str) -> ProductUnit:
     unit = policy.visible_units(user).filter(serial=serial.strip().upper()).first()
     if unit is None:
-        raise NotFound(_("序列号不存在：%(serial)s") % {"serial": serial[:64]}, code="unit_not_found")
+        raise NotFound(
+            _("序列号不存在：%(serial)s") % {"serial": serial[:64]}, code="unit_not_found"
+        )
     return unit
 
 
@@ -130,53 +149,67 @@ def _staff_user(user_id: int | None) -> User | None:
 
 
 def _resolve_customer(user: User, payload: TicketIn) -> tuple[Customer, Contact | None]:
+    customer: Customer | None = None
     if user.is_customer:
         customer = user.customer
-        if payload.contact_id is not None:
-            return customer, _contact_of(customer, payload.contact_id)
-        return customer, customer.contacts.first()
-    if payload.customer_id is not None:
+    elif payload.customer_id is not None:
         customer = Customer.objects.filter(pk=payload.customer_id).first()
         if customer is None:
             raise ValidationFailed(_("客户不存在"), code="customer_not_found")
+    if customer is not None:
         if payload.contact_id is not None:
             return customer, _contact_of(customer, payload.contact_id)
         return customer, customer.contacts.first()
     if payload.customer is None:
         raise ValidationFailed(_("需要 customer_id 或 customer 联系信息"), code="customer_required")
     ref = payload.customer
-    match = find_or_create_customer(name=ref.name, mobile=ref.mobile, email=ref.email,
-                                    wechat_id=ref.wechat_id)
+    match = find_or_create_customer(
+        name=ref.name, mobile=ref.mobile, email=ref.email, wechat_id=ref.wechat_id
+    )
     return match.customer, match.contact
 
 
 @router.post("/tickets", response={201: TicketOut, 200: TicketOut}, summary="Open a ticket")
-def create_ticket(request: HttpRequest, payload: TicketIn,
-                  idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+def create_ticket(
+    request: AuthedRequest,
+    payload: TicketIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
     user = request.user
     sent = payload.model_dump(exclude_unset=True)
     policy.check_ticket_create(user, set(sent), payload.customer_id)
     existing = idempotent_lookup(user=user, scope="ticket", key=idempotency_key, payload=sent)
     if existing is not None:
         return Reply(200, _ticket_detail(existing, user))
+    raced = False
     with transaction.atomic():
         customer, contact = _resolve_customer(user, payload)
         unit = _unit_by_serial(user, payload.serial) if payload.serial else None
         ticket = services.open_ticket(
-            actor=user, kind=payload.kind, channel=payload.channel, subject=payload.subject,
-            description=payload.description, customer=customer, contact=contact,
-            product_unit=unit, priority=payload.priority or Priority.REGULAR,
-            team=_team(payload.team_id), assignee=_staff_user(payload.assignee_id),
-            tags=payload.tags, custom_fields=payload.custom_fields,
+            actor=user,
+            kind=payload.kind,
+            channel=payload.channel,
+            subject=payload.subject,
+            description=payload.description,
+            customer=customer,
+            contact=contact,
+            product_unit=unit,
+            priority=payload.priority or Priority.REGULAR,
+            team=_team(payload.team_id),
+            assignee=_staff_user(payload.assignee_id),
+            tags=payload.tags,
+            custom_fields=payload.custom_fields,
         )
-        if not idempotent_remember(user=user, scope="ticket", key=idempotency_key, payload=sent,
-                                   object_id=ticket.pk):
+        if not idempotent_remember(
+            user=user, scope="ticket", key=idempotency_key, payload=sent, object_id=ticket.pk
+        ):
             transaction.set_rollback(True)
-            ticket = None
-    if ticket is None:
+            raced = True
+    if raced:
         # A concurrent request with the same key committed first; answer with its ticket.
-        existing = idempotent_lookup(user=user, scope="ticket", key=idempotency_key, payload=sent)
-        return Reply(200, _ticket_detail(existing, user))
+        winner = idempotent_lookup(user=user, scope="ticket", key=idempotency_key, payload=sent)
+        assert winner is not None
+        return Reply(200, _ticket_detail(winner, user))
     ticket = selectors.ticket_list_queryset().get(pk=ticket.pk)
     return Reply(201, ticket_out(ticket, user))
 
@@ -199,24 +232,34 @@ class TicketListQuery(Schema):
 
 
 @router.get("/tickets", response=TicketPage, summary="List tickets")
-def list_tickets(request: HttpRequest, query: Query[TicketListQuery]):
+def list_tickets(request: AuthedRequest, query: Query[TicketListQuery]):
     if not 1 <= query.limit <= 200:
         raise ValidationFailed(_("limit 必须在 1 到 200 之间"), code="invalid_limit")
     filters = selectors.TicketFilters(
-        status=[s.value for s in query.status] if query.status else None, open=query.open,
-        kind=query.kind, team_id=query.team_id, assignee_id=query.assignee_id,
-        unassigned=query.unassigned, priority=query.priority, customer_id=query.customer_id,
-        created_after=query.created_after, created_before=query.created_before,
+        status=[s.value for s in query.status] if query.status else None,
+        open=query.open,
+        kind=query.kind,
+        team_id=query.team_id,
+        assignee_id=query.assignee_id,
+        unassigned=query.unassigned,
+        priority=query.priority,
+        customer_id=query.customer_id,
+        created_after=query.created_after,
+        created_before=query.created_before,
         q=(query.q or "").strip()[:200] or None,
     )
     if query.ordering not in selectors.ORDERINGS:
-        raise ValidationFailed(code="invalid_ordering",
-                               details={"allowed": sorted(selectors.ORDERINGS)})
+        raise ValidationFailed(
+            code="invalid_ordering", details={"allowed": sorted(selectors.ORDERINGS)}
+        )
     cursor_values = None
     if query.cursor:
         cursor_values = decode_cursor(query.cursor, len(selectors.ORDERINGS[query.ordering][0]))
     rows, next_values = selectors.list_tickets(
-        request.user, filters, ordering=query.ordering, cursor_values=cursor_values,
+        request.user,
+        filters,
+        ordering=query.ordering,
+        cursor_values=cursor_values,
         limit=query.limit,
     )
     return {
@@ -226,12 +269,12 @@ def list_tickets(request: HttpRequest, query: Query[TicketListQuery]):
 
 
 @router.get("/tickets/{int:ticket_id}", response=TicketOut, summary="Read a ticket")
-def get_ticket(request: HttpRequest, ticket_id: int):
+def get_ticket(request: AuthedRequest, ticket_id: int):
     return _ticket_detail(ticket_id, request.user)
 
 
 @router.patch("/tickets/{int:ticket_id}", response=TicketOut, summary="Change ticket fields")
-def update_ticket(request: HttpRequest, ticket_id: int, payload: TicketPatch):
+def update_ticket(request: AuthedRequest, ticket_id: int, payload: TicketPatch):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     sent = payload.model_dump(exclude_unset=True)
@@ -262,42 +305,62 @@ def _contact_of(customer: Customer, contact_id: int) -> Contact:
     return contact
 
 
-@router.post("/tickets/{int:ticket_id}/transition", response=TicketOut,
-             summary="Move a ticket to another status")
-def transition_ticket(request: HttpRequest, ticket_id: int, payload: TransitionIn):
+@router.post(
+    "/tickets/{int:ticket_id}/transition",
+    response=TicketOut,
+    summary="Move a ticket to another status",
+)
+def transition_ticket(request: AuthedRequest, ticket_id: int, payload: TransitionIn):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     policy.check_transition(user, ticket, payload.status)
-    services.transition_ticket(actor=user, ticket=ticket, to_status=payload.status,
-                               reason=payload.reason)
+    services.transition_ticket(
+        actor=user, ticket=ticket, to_status=payload.status, reason=payload.reason
+    )
     return _ticket_detail(ticket_id, user)
 
 
 def attachment_out(attachment: Attachment) -> dict:
     return {
-        "id": attachment.pk, "name": attachment.original_name,
-        "content_type": attachment.content_type, "size": attachment.size,
-        "sha256": attachment.sha256, "is_internal": attachment.is_internal,
-        "message_id": attachment.message_id, "created_at": attachment.created_at,
-        "download_url": reverse("api-1.0.0:download_attachment",
-                                kwargs={"attachment_id": attachment.pk}),
+        "id": attachment.pk,
+        "name": attachment.original_name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "is_internal": attachment.is_internal,
+        "message_id": attachment.message_id,
+        "created_at": attachment.created_at,
+        "download_url": reverse(
+            "api-1.0.0:download_attachment", kwargs={"attachment_id": attachment.pk}
+        ),
     }
 
 
 def message_out(message: Message, user: User) -> dict:
     return {
-        "id": message.pk, "ticket_id": message.ticket_id, "visibility": message.visibility,
-        "author": _ref(message.author), "channel": message.channel, "text": message.body_text,
-        "html": message.body_html, "is_automatic": message.is_automatic,
+        "id": message.pk,
+        "ticket_id": message.ticket_id,
+        "visibility": message.visibility,
+        "author": _ref(message.author),
+        "channel": message.channel,
+        "text": message.body_text,
+        "html": message.body_html,
+        "is_automatic": message.is_automatic,
         "created_at": message.created_at,
-        "attachments": [attachment_out(a) for a in message.attachments.all()
-                        if policy.can_see_internal(user) or not a.is_internal],
+        "attachments": [
+            attachment_out(a)
+            for a in message.attachments.all()
+            if policy.can_see_internal(user) or not a.is_internal
+        ],
     }
 
 
-@router.get("/tickets/{int:ticket_id}/messages", response=list[MessageOut],
-            summary="Conversation of a ticket")
-def list_messages(request: HttpRequest, ticket_id: int):
+@router.get(
+    "/tickets/{int:ticket_id}/messages",
+    response=list[MessageOut],
+    summary="Conversation of a ticket",
+)
+def list_messages(request: AuthedRequest, ticket_id: int):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     messages = ticket.messages.select_related("author").prefetch_related("attachments")
@@ -306,33 +369,52 @@ def list_messages(request: HttpRequest, ticket_id: int):
     return [message_out(m, user) for m in messages]
 
 
-@router.post("/tickets/{int:ticket_id}/messages", response={201: MessageOut},
-             summary="Reply or add an internal note")
-def add_message(request: HttpRequest, ticket_id: int, payload: MessageIn):
+@router.post(
+    "/tickets/{int:ticket_id}/messages",
+    response={201: MessageOut},
+    summary="Reply or add an internal note",
+)
+def add_message(request: AuthedRequest, ticket_id: int, payload: MessageIn):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     policy.check_message(user, ticket, payload.visibility)
-    message = services.add_message(actor=user, ticket=ticket, text=payload.text,
-                                   html=payload.html, visibility=payload.visibility,
-                                   channel="portal" if user.is_customer else "api")
+    message = services.add_message(
+        actor=user,
+        ticket=ticket,
+        text=payload.text,
+        html=payload.html,
+        visibility=payload.visibility,
+        channel="portal" if user.is_customer else "api",
+    )
     return Reply(201, message_out(message, user))
 
 
-@router.post("/tickets/{int:ticket_id}/attachments", response={201: AttachmentOut},
-             summary="Upload a file to a ticket")
-def upload_attachment(request: HttpRequest, ticket_id: int, file: File[UploadedFile],
-                      is_internal: Form[bool] = False):
+@router.post(
+    "/tickets/{int:ticket_id}/attachments",
+    response={201: AttachmentOut},
+    summary="Upload a file to a ticket",
+)
+def upload_attachment(
+    request: AuthedRequest,
+    ticket_id: int,
+    file: File[UploadedFile],
+    is_internal: Form[bool] = False,
+):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     policy.check_message(user, ticket, "internal" if is_internal else "public")
-    attachment = services.add_attachment(actor=user, ticket=ticket, upload=file,
-                                         is_internal=is_internal)
+    attachment = services.add_attachment(
+        actor=user, ticket=ticket, upload=file, is_internal=is_internal
+    )
     return Reply(201, attachment_out(attachment))
 
 
-@router.get("/tickets/{int:ticket_id}/attachments", response=list[AttachmentOut],
-            summary="Files of a ticket")
-def list_attachments(request: HttpRequest, ticket_id: int):
+@router.get(
+    "/tickets/{int:ticket_id}/attachments",
+    response=list[AttachmentOut],
+    summary="Files of a ticket",
+)
+def list_attachments(request: AuthedRequest, ticket_id: int):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     attachments = ticket.attachments.all()
@@ -341,17 +423,26 @@ def list_attachments(request: HttpRequest, ticket_id: int):
     return [attachment_out(a) for a in attachments]
 
 
-@attachments_router.get("/attachments/{int:attachment_id}/download",
-                        url_name="download_attachment", summary="Download a file")
-def download_attachment(request: HttpRequest, attachment_id: int):
+@attachments_router.get(
+    "/attachments/{int:attachment_id}/download",
+    url_name="download_attachment",
+    summary="Download a file",
+)
+def download_attachment(request: AuthedRequest, attachment_id: int):
     user = request.user
     attachment = Attachment.objects.filter(pk=attachment_id).first()
-    if attachment is None or (attachment.is_internal and not policy.can_see_internal(user)) or \
-            not policy.visible_tickets(user).filter(pk=attachment.ticket_id).exists():
+    if (
+        attachment is None
+        or (attachment.is_internal and not policy.can_see_internal(user))
+        or not policy.visible_tickets(user).filter(pk=attachment.ticket_id).exists()
+    ):
         raise NotFound(_("附件不存在"), code="attachment_not_found")
-    response = FileResponse(attachment.file.open("rb"), as_attachment=True,
-                            filename=attachment.original_name,
-                            content_type="application/octet-stream")
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type="application/octet-stream",
+    )
     # Never let a browser render an upload as a page of ours.
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -359,9 +450,12 @@ def download_attachment(request: HttpRequest, attachment_id: int):
     return response
 
 
-@router.get("/tickets/{int:ticket_id}/timeline", response=list[EventOut],
-            summary="Everything that happened to a ticket")
-def get_timeline(request: HttpRequest, ticket_id: int):
+@router.get(
+    "/tickets/{int:ticket_id}/timeline",
+    response=list[EventOut],
+    summary="Everything that happened to a ticket",
+)
+def get_timeline(request: AuthedRequest, ticket_id: int):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     events = []
@@ -369,23 +463,35 @@ def get_timeline(request: HttpRequest, ticket_id: int):
         data = event.data
         if user.is_customer and event.kind not in CUSTOMER_EVENT_DATA:
             data = {}
-        events.append({
-            "id": event.pk, "kind": event.kind, "actor": _ref(event.actor), "field": event.field,
-            "before": event.before, "after": event.after, "data": data,
-            "created_at": event.created_at,
-        })
+        events.append(
+            {
+                "id": event.pk,
+                "kind": event.kind,
+                "actor": _ref(event.actor),
+                "field": event.field,
+                "before": event.before,
+                "after": event.after,
+                "data": data,
+                "created_at": event.created_at,
+            }
+        )
     return events
 
 
 def link_out(link: TicketLink, ticket_id: int) -> dict:
     outgoing = link.source_id == ticket_id
     other = link.target if outgoing else link.source
-    return {"id": link.pk, "kind": link.kind, "direction": "out" if outgoing else "in",
-            "other": {"id": other.pk, "number": other.number}, "created_at": link.created_at}
+    return {
+        "id": link.pk,
+        "kind": link.kind,
+        "direction": "out" if outgoing else "in",
+        "other": {"id": other.pk, "number": other.number},
+        "created_at": link.created_at,
+    }
 
 
 @router.get("/tickets/{int:ticket_id}/links", response=list[LinkOut], summary="Linked tickets")
-def list_links(request: HttpRequest, ticket_id: int):
+def list_links(request: AuthedRequest, ticket_id: int):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     visible = policy.visible_tickets(user).values("id")
@@ -398,7 +504,7 @@ def list_links(request: HttpRequest, ticket_id: int):
 
 
 @router.post("/tickets/{int:ticket_id}/links", response={201: LinkOut}, summary="Link tickets")
-def create_link(request: HttpRequest, ticket_id: int, payload: LinkIn):
+def create_link(request: AuthedRequest, ticket_id: int, payload: LinkIn):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     target = policy.get_visible_ticket(user, payload.target_id)
@@ -407,13 +513,18 @@ def create_link(request: HttpRequest, ticket_id: int, payload: LinkIn):
     return Reply(201, link_out(link, ticket.pk))
 
 
-@router.delete("/tickets/{int:ticket_id}/links/{int:link_id}", response={204: None},
-               summary="Remove a link")
-def delete_link(request: HttpRequest, ticket_id: int, link_id: int):
+@router.delete(
+    "/tickets/{int:ticket_id}/links/{int:link_id}", response={204: None}, summary="Remove a link"
+)
+def delete_link(request: AuthedRequest, ticket_id: int, link_id: int):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
-    link = (TicketLink.objects.filter(source=ticket) | TicketLink.objects.filter(target=ticket)) \
-        .filter(pk=link_id).select_related("source", "target").first()
+    link = (
+        (TicketLink.objects.filter(source=ticket) | TicketLink.objects.filter(target=ticket))
+        .filter(pk=link_id)
+        .select_related("source", "target")
+        .first()
+    )
     if link is None:
         raise NotFound(_("关联不存在"), code="link_not_found")
     other = link.target if link.source_id == ticket.pk else link.source
@@ -422,9 +533,10 @@ def delete_link(request: HttpRequest, ticket_id: int, link_id: int):
     return Reply(204, None)
 
 
-@router.post("/tickets/{int:ticket_id}/merge", response=TicketOut,
-             summary="Merge this ticket into another")
-def merge_ticket(request: HttpRequest, ticket_id: int, payload: MergeIn):
+@router.post(
+    "/tickets/{int:ticket_id}/merge", response=TicketOut, summary="Merge this ticket into another"
+)
+def merge_ticket(request: AuthedRequest, ticket_id: int, payload: MergeIn):
     user = request.user
     source = policy.get_visible_ticket(user, ticket_id)
     target = policy.get_visible_ticket(user, payload.target_id)
@@ -434,23 +546,22 @@ def merge_ticket(request: HttpRequest, ticket_id: int, payload: MergeIn):
 
 
 @router.post("/tickets/{int:ticket_id}/followers", response={204: None}, summary="Follow")
-def add_follower(request: HttpRequest, ticket_id: int, payload: FollowerIn):
+def add_follower(request: AuthedRequest, ticket_id: int, payload: FollowerIn):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
-    follower = _staff_user(payload.user_id)
+    follower = get_object_or_404(User, pk=payload.user_id, is_active=True)
     policy.check_follow(user, ticket, follower)
     services.add_follower(actor=user, ticket=ticket, user=follower)
     return Reply(204, None)
 
 
-@router.delete("/tickets/{int:ticket_id}/followers/{int:user_id}", response={204: None},
-               summary="Unfollow")
-def remove_follower(request: HttpRequest, ticket_id: int, user_id: int):
+@router.delete(
+    "/tickets/{int:ticket_id}/followers/{int:user_id}", response={204: None}, summary="Unfollow"
+)
+def remove_follower(request: AuthedRequest, ticket_id: int, user_id: int):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     follower = get_object_or_404(User, pk=user_id)
     policy.check_follow(user, ticket, follower)
     services.remove_follower(actor=user, ticket=ticket, user=follower)
     return Reply(204, None)
-
-

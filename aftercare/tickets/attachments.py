@@ -2,12 +2,12 @@
 
 import hashlib
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import filetype
-from django.conf import settings
 from django.utils.translation import gettext as _
 
+from aftercare.core.conf import rule
 from aftercare.core.errors import PayloadTooLarge, ValidationFailed
 
 # Extension → content types we accept for it. Sniffed types must agree for binary formats.
@@ -34,9 +34,44 @@ ALLOWED_TYPES: dict[str, str] = {
 # Names that hide an executable or active content behind a harmless final extension.
 DANGEROUS_EXTENSIONS = frozenset(
     {
-        "exe", "com", "bat", "cmd", "scr", "pif", "msi", "msp", "dll", "js", "jse", "vbs", "vbe",
-        "wsf", "wsh", "ps1", "psm1", "hta", "jar", "sh", "php", "py", "pl", "cgi", "asp", "aspx",
-        "jsp", "html", "htm", "xhtml", "svg", "svgz", "lnk", "reg", "apk", "app", "dmg", "iso",
+        "exe",
+        "com",
+        "bat",
+        "cmd",
+        "scr",
+        "pif",
+        "msi",
+        "msp",
+        "dll",
+        "js",
+        "jse",
+        "vbs",
+        "vbe",
+        "wsf",
+        "wsh",
+        "ps1",
+        "psm1",
+        "hta",
+        "jar",
+        "sh",
+        "php",
+        "py",
+        "pl",
+        "cgi",
+        "asp",
+        "aspx",
+        "jsp",
+        "html",
+        "htm",
+        "xhtml",
+        "svg",
+        "svgz",
+        "lnk",
+        "reg",
+        "apk",
+        "app",
+        "dmg",
+        "iso",
     }
 )
 # The sniffed type for these must match; text formats cannot be sniffed reliably.
@@ -52,9 +87,9 @@ class CheckedUpload:
     sha256: str
 
 
-def check_upload(name: str, stream: IO[bytes], size: int) -> CheckedUpload:
+def check_upload(name: str, stream: IO[bytes] | Any, size: int) -> CheckedUpload:
     """Raise ValidationFailed/PayloadTooLarge unless the upload may be stored."""
-    limit = settings.AFTERCARE["ATTACHMENT_MAX_BYTES"]
+    limit = rule("ATTACHMENT_MAX_BYTES")
     if size > limit:
         raise PayloadTooLarge(
             _("附件超过大小上限 %(limit)d MB") % {"limit": limit // (1024 * 1024)},

@@ -23,8 +23,10 @@ def _coerce(definition: CustomFieldDefinition, value: Any) -> Any:
     kind = definition.field_type
     if kind == CustomFieldType.TEXT and isinstance(value, str) and len(value) <= 1000:
         return value
-    if kind == CustomFieldType.NUMBER and isinstance(value, int | float) and not isinstance(
-        value, bool
+    if (
+        kind == CustomFieldType.NUMBER
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
     ):
         return value
     if kind == CustomFieldType.BOOLEAN and isinstance(value, bool):
@@ -65,7 +67,11 @@ def validate_custom_fields(
                 }
     if check_required:
         for key, definition in definitions.items():
-            if definition.required and key not in cleaned and (is_staff or not definition.agent_only):
+            if (
+                definition.required
+                and key not in cleaned
+                and (is_staff or not definition.agent_only)
+            ):
                 errors[key] = _("必填")
     if errors:
         raise ValidationFailed(_("自定义字段有误"), code="custom_fields_invalid", details=errors)

@@ -6,6 +6,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from aftercare.core.conf import rule
+
 from .choices import (
     OPEN_STATUSES,
     Channel,
@@ -34,7 +36,10 @@ class Ticket(models.Model):
     subject = models.CharField(_("标题"), max_length=200)
     description = models.TextField(_("描述"), blank=True)
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name=_("客户"), on_delete=models.PROTECT, related_name="tickets"
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.PROTECT,
+        related_name="tickets",
     )
     contact = models.ForeignKey(
         "customers.Contact",
@@ -75,7 +80,10 @@ class Ticket(models.Model):
     tags = models.JSONField(_("标签"), default=list, blank=True)
     custom_fields = models.JSONField(_("自定义字段"), default=dict, blank=True)
     followers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name=_("关注人"), related_name="followed_tickets", blank=True
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("关注人"),
+        related_name="followed_tickets",
+        blank=True,
     )
     merged_into = models.ForeignKey(
         "self",
@@ -132,7 +140,7 @@ class Ticket(models.Model):
     def reopen_deadline(self) -> dt.datetime | None:
         if self.resolved_at is None:
             return None
-        return self.resolved_at + dt.timedelta(days=settings.AFTERCARE["REOPEN_WINDOW_DAYS"])
+        return self.resolved_at + dt.timedelta(days=rule("REOPEN_WINDOW_DAYS"))
 
     def can_reopen(self, at: dt.datetime | None = None) -> bool:
         if self.merged_into_id is not None:
@@ -158,7 +166,10 @@ class Message(models.Model):
         Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     visibility = models.CharField(
-        _("可见性"), max_length=16, choices=MessageVisibility.choices, default=MessageVisibility.PUBLIC
+        _("可见性"),
+        max_length=16,
+        choices=MessageVisibility.choices,
+        default=MessageVisibility.PUBLIC,
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -168,7 +179,9 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         related_name="messages",
     )
-    channel = models.CharField(_("渠道"), max_length=16, choices=Channel.choices, default=Channel.API)
+    channel = models.CharField(
+        _("渠道"), max_length=16, choices=Channel.choices, default=Channel.API
+    )
     body_text = models.TextField(_("正文"))
     body_html = models.TextField(_("正文 HTML"), blank=True)
     is_automatic = models.BooleanField(_("系统自动"), default=False)
@@ -257,7 +270,9 @@ class CustomFieldDefinition(models.Model):
 
     key = models.SlugField(_("键"), max_length=50)
     label = models.CharField(_("名称"), max_length=100)
-    kind = models.CharField(_("适用工单类型"), max_length=16, choices=TicketKind.choices, blank=True)
+    kind = models.CharField(
+        _("适用工单类型"), max_length=16, choices=TicketKind.choices, blank=True
+    )
     field_type = models.CharField(_("字段类型"), max_length=16, choices=CustomFieldType.choices)
     choices = models.JSONField(_("可选值"), default=list, blank=True)
     required = models.BooleanField(_("必填"), default=False)

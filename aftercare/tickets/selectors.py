@@ -99,7 +99,7 @@ def _after_cursor(fields: tuple[str, ...], values: list, descending: bool) -> Q:
 
 
 def _parse_cursor_values(fields: tuple[str, ...], values: list) -> list:
-    parsed = []
+    parsed: list[object] = []
     for field, value in zip(fields, values, strict=True):
         if field in DATETIME_FIELDS:
             moment = parse_datetime(value) if isinstance(value, str) else None
@@ -114,8 +114,12 @@ def _parse_cursor_values(fields: tuple[str, ...], values: list) -> list:
 
 
 def list_tickets(
-    user: User, filters: TicketFilters, *, ordering: str = "-created_at",
-    cursor_values: list | None = None, limit: int = 50,
+    user: User,
+    filters: TicketFilters,
+    *,
+    ordering: str = "-created_at",
+    cursor_values: list | None = None,
+    limit: int = 50,
 ) -> tuple[list[Ticket], list | None]:
     """One page of tickets the user may see, and the cursor values of the next page."""
     if ordering not in ORDERINGS:

@@ -37,8 +37,16 @@ DEFAULT_TARGET_HOURS = {Priority.URGENT: 2, Priority.REGULAR: 12, Priority.COMPL
 # Changes of these fields are shown to the service side only.
 INTERNAL_FIELDS = frozenset({"priority", "team", "assignee", "tags", "custom_fields"})
 UPDATABLE_FIELDS = (
-    "kind", "subject", "description", "priority", "team", "assignee", "tags", "custom_fields",
-    "product_unit", "contact",
+    "kind",
+    "subject",
+    "description",
+    "priority",
+    "team",
+    "assignee",
+    "tags",
+    "custom_fields",
+    "product_unit",
+    "contact",
 )
 
 
@@ -52,19 +60,33 @@ def _value(value: Any) -> Any:
 
 
 def record_event(
-    ticket: Ticket, actor: User | None, kind: str, *, field: str = "", before: Any = None,
-    after: Any = None, data: dict | None = None, is_internal: bool = False,
+    ticket: Ticket,
+    actor: User | None,
+    kind: str,
+    *,
+    field: str = "",
+    before: Any = None,
+    after: Any = None,
+    data: dict | None = None,
+    is_internal: bool = False,
     at: dt.datetime | None = None,
 ) -> TicketEvent:
     return TicketEvent.objects.create(
-        ticket=ticket, actor=actor, kind=kind, field=field, before=_value(before),
-        after=_value(after), data=data or {}, is_internal=is_internal, created_at=at or timezone.now(),
+        ticket=ticket,
+        actor=actor,
+        kind=kind,
+        field=field,
+        before=_value(before),
+        after=_value(after),
+        data=data or {},
+        is_internal=is_internal,
+        created_at=at or timezone.now(),
     )
 
 
 def refresh_search_document(ticket: Ticket) -> None:
     texts = [ticket.number, ticket.subject, ticket.description, ticket.customer.name]
-    if ticket.product_unit_id:
+    if ticket.product_unit is not None:
         texts.append(ticket.product_unit.serial)
     texts.extend(ticket.messages.order_by("-created_at").values_list("body_text", flat=True)[:50])
     TicketSearchDocument.objects.update_or_create(
@@ -76,8 +98,14 @@ def default_due_at(priority: str, start: dt.datetime) -> dt.datetime:
     return start + dt.timedelta(hours=DEFAULT_TARGET_HOURS[Priority(priority)])
 
 
-def _check_refs(*, customer: Customer, contact: Contact | None, product_unit: ProductUnit | None,
-                assignee: User | None, team: Team | None) -> None:
+def _check_refs(
+    *,
+    customer: Customer,
+    contact: Contact | None,
+    product_unit: ProductUnit | None,
+    assignee: User | None,
+    team: Team | None,
+) -> None:
     if contact is not None and contact.customer_id != customer.pk:
         raise ValidationFailed(_("联系人不属于该客户"), code="contact_not_of_customer")
     if product_unit is not None and product_unit.owner_id not in (None, customer.pk):
@@ -90,27 +118,57 @@ def _check_refs(*, customer: Customer, contact: Contact | None, product_unit: Pr
 
 @transaction.atomic
 def open_ticket(
-    *, actor: User | None, kind: str, channel: str, subject: str, description: str = "",
-    customer: Customer, contact: Contact | None = None, product_unit: ProductUnit | None = None,
-    priority: str = Priority.REGULAR, team: Team | None = None, assignee: User | None = None,
-    tags: list[str] | None = None, custom_fields: dict | None = None,
+    *,
+    actor: User | None,
+    kind: str,
+    channel: str,
+    subject: str,
+    description: str = "",
+    customer: Customer,
+    contact: Contact | None = None,
+    product_unit: ProductUnit | None = None,
+    priority: str = Priority.REGULAR,
+    team: Team | None = None,
+    assignee: User | None = None,
+    tags: list[str] | None = None,
+    custom_fields: dict | None = None,
     created_at: dt.datetime | None = None,
 ) -> Ticket:
-    _check_refs(customer=customer, contact=contact, product_unit=product_unit, assignee=assignee,
-                team=team)
+    _check_refs(
+        customer=customer, contact=contact, product_unit=product_unit, assignee=assignee, team=team
+    )
     now = created_at or timezone.now()
-    fields = validate_custom_fields(kind, custom_fields or {}, is_staff=bool(actor and not actor.is_customer),
-                                    check_required=True)
+    fields = validate_custom_fields(
+        kind,
+        custom_fields or {},
+        is_staff=bool(actor and not actor.is_customer),
+        check_required=True,
+    )
     ticket = Ticket.objects.create(
-        number=next_ticket_number(timezone.localtime(now).year), kind=kind, channel=channel,
-        subject=subject.strip(), description=description, customer=customer, contact=contact,
-        product_unit=product_unit, priority=priority, team=team, assignee=assignee,
-        tags=_clean_tags(tags or []), custom_fields=fields, due_at=default_due_at(priority, now),
-        created_by=actor, created_at=now, updated_at=now,
+        number=next_ticket_number(timezone.localtime(now).year),
+        kind=kind,
+        channel=channel,
+        subject=subject.strip(),
+        description=description,
+        customer=customer,
+        contact=contact,
+        product_unit=product_unit,
+        priority=priority,
+        team=team,
+        assignee=assignee,
+        tags=_clean_tags(tags or []),
+        custom_fields=fields,
+        due_at=default_due_at(priority, now),
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
         status=Status.OPEN if assignee else Status.NEW,
     )
     record_event(
-        ticket, actor, EventKind.CREATED, at=now,
+        ticket,
+        actor,
+        EventKind.CREATED,
+        at=now,
         after={"status": ticket.status, "kind": kind, "channel": channel},
         data={"priority": priority, "team": _value(team), "assignee": _value(assignee)},
     )
@@ -128,9 +186,15 @@ def _clean_tags(tags: list[str]) -> list[str]:
     return cleaned[:30]
 
 
+def _merged_number(ticket: Ticket) -> str:
+    return ticket.merged_into.number if ticket.merged_into else ""
+
+
 def _locked(ticket: Ticket) -> Ticket:
-    return Ticket.objects.select_for_update().select_related("customer", "team", "assignee").get(
-        pk=ticket.pk
+    return (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("customer", "team", "assignee", "merged_into")
+        .get(pk=ticket.pk)
     )
 
 
@@ -143,16 +207,22 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
     ticket = _locked(ticket)
     if ticket.merged_into_id:
         raise Conflict(_("工单已合并，不能再修改"), code="ticket_merged")
-    _check_refs(customer=ticket.customer, contact=changes.get("contact"),
-                product_unit=changes.get("product_unit"), assignee=changes.get("assignee"),
-                team=changes.get("team"))
+    _check_refs(
+        customer=ticket.customer,
+        contact=changes.get("contact"),
+        product_unit=changes.get("product_unit"),
+        assignee=changes.get("assignee"),
+        team=changes.get("team"),
+    )
     if "tags" in changes:
         changes["tags"] = _clean_tags(changes["tags"])
     if "custom_fields" in changes or "kind" in changes:
         merged = {**ticket.custom_fields, **changes.get("custom_fields", {})}
         changes["custom_fields"] = validate_custom_fields(
-            changes.get("kind", ticket.kind), merged,
-            is_staff=bool(actor and not actor.is_customer), check_required=False,
+            changes.get("kind", ticket.kind),
+            merged,
+            is_staff=bool(actor and not actor.is_customer),
+            check_required=False,
         )
     now = timezone.now()
     changed = []
@@ -163,14 +233,29 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
         setattr(ticket, field, new)
         changed.append(field)
         kind = EventKind.ASSIGNED if field == "assignee" else EventKind.FIELD_CHANGED
-        record_event(ticket, actor, kind, field=field, before=old, after=new, at=now,
-                     is_internal=field in INTERNAL_FIELDS)
+        record_event(
+            ticket,
+            actor,
+            kind,
+            field=field,
+            before=old,
+            after=new,
+            at=now,
+            is_internal=field in INTERNAL_FIELDS,
+        )
     if "priority" in changed:
         ticket.due_at = default_due_at(ticket.priority, ticket.created_at)
         changed.append("due_at")
     if "assignee" in changed and ticket.assignee_id and ticket.status == Status.NEW:
-        record_event(ticket, actor, EventKind.STATUS_CHANGED, field="status", before=Status.NEW,
-                     after=Status.OPEN, at=now)
+        record_event(
+            ticket,
+            actor,
+            EventKind.STATUS_CHANGED,
+            field="status",
+            before=Status.NEW,
+            after=Status.OPEN,
+            at=now,
+        )
         ticket.status = Status.OPEN
         changed.append("status")
     if changed:
@@ -181,8 +266,9 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
     return ticket
 
 
-def _apply_status(ticket: Ticket, actor: User | None, to_status: str, *, now: dt.datetime,
-                  reason: str = "") -> None:
+def _apply_status(
+    ticket: Ticket, actor: User | None, to_status: str, *, now: dt.datetime, reason: str = ""
+) -> None:
     before = ticket.status
     reopening = is_reopen(before, to_status)
     ticket.status = to_status
@@ -195,22 +281,36 @@ def _apply_status(ticket: Ticket, actor: User | None, to_status: str, *, now: dt
         ticket.resolved_at = None
         ticket.closed_at = None
     ticket.updated_at = now
-    record_event(ticket, actor, EventKind.STATUS_CHANGED, field="status", before=before,
-                 after=to_status, data={"reason": reason, "reopened": reopening}, at=now)
+    record_event(
+        ticket,
+        actor,
+        EventKind.STATUS_CHANGED,
+        field="status",
+        before=before,
+        after=to_status,
+        data={"reason": reason, "reopened": reopening},
+        at=now,
+    )
 
 
 @transaction.atomic
-def transition_ticket(*, actor: User | None, ticket: Ticket, to_status: str,
-                      reason: str = "") -> Ticket:
+def transition_ticket(
+    *, actor: User | None, ticket: Ticket, to_status: str, reason: str = ""
+) -> Ticket:
     ticket = _locked(ticket)
     if ticket.merged_into_id:
-        raise Conflict(_("工单已合并到 %(number)s") % {"number": ticket.merged_into.number},
-                       code="ticket_merged")
+        raise Conflict(
+            _("工单已合并到 %(number)s") % {"number": _merged_number(ticket)},
+            code="ticket_merged",
+        )
     check_transition(ticket.status, to_status)
     now = timezone.now()
     if is_reopen(ticket.status, to_status) and not ticket.can_reopen(now):
-        raise Conflict(_("已超过可重新打开的期限"), code="reopen_window_passed",
-                       details={"deadline": _value(ticket.reopen_deadline())})
+        raise Conflict(
+            _("已超过可重新打开的期限"),
+            code="reopen_window_passed",
+            details={"deadline": _value(ticket.reopen_deadline())},
+        )
     _apply_status(ticket, actor, to_status, now=now, reason=reason)
     ticket.save(update_fields=["status", "resolved_at", "closed_at", "updated_at"])
     return ticket
@@ -221,41 +321,66 @@ class _StagedFiles:
     request leaves nothing half-stored behind."""
 
     def __init__(self) -> None:
-        self.written: list[tuple[Any, str]] = []
+        self.written: list[tuple[Any, str | None]] = []
 
     def __enter__(self) -> "_StagedFiles":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             for storage, name in self.written:
                 storage.delete(name)
-        return False
 
-    def store(self, *, actor: User | None, ticket: Ticket, upload: UploadedFile, checked,
-              message: Message | None, is_internal: bool, now: dt.datetime) -> Attachment:
+    def store(
+        self,
+        *,
+        actor: User | None,
+        ticket: Ticket,
+        upload: UploadedFile,
+        checked,
+        message: Message | None,
+        is_internal: bool,
+        now: dt.datetime,
+    ) -> Attachment:
         attachment = Attachment(
-            ticket=ticket, message=message, original_name=checked.name,
-            content_type=checked.content_type, size=checked.size, sha256=checked.sha256,
-            is_internal=is_internal, uploaded_by=actor, created_at=now,
+            ticket=ticket,
+            message=message,
+            original_name=checked.name,
+            content_type=checked.content_type,
+            size=checked.size,
+            sha256=checked.sha256,
+            is_internal=is_internal,
+            uploaded_by=actor,
+            created_at=now,
         )
         attachment.file.save(checked.name, upload, save=False)
         self.written.append((attachment.file.storage, attachment.file.name))
         attachment.save()
-        record_event(ticket, actor, EventKind.ATTACHMENT_ADDED, at=now, is_internal=is_internal,
-                     data={"attachment_id": attachment.pk, "name": checked.name,
-                           "size": checked.size})
+        record_event(
+            ticket,
+            actor,
+            EventKind.ATTACHMENT_ADDED,
+            at=now,
+            is_internal=is_internal,
+            data={"attachment_id": attachment.pk, "name": checked.name, "size": checked.size},
+        )
         return attachment
 
 
 def _check_uploads(uploads: list[UploadedFile]) -> list:
-    return [check_upload(u.name or "", u.file, u.size or 0) for u in uploads]
+    return [check_upload(u.name or "", u, u.size or 0) for u in uploads]
 
 
 @transaction.atomic
 def add_message(
-    *, actor: User | None, ticket: Ticket, text: str | None = None, html: str | None = None,
-    visibility: str = MessageVisibility.PUBLIC, channel: str = "api", is_automatic: bool = False,
+    *,
+    actor: User | None,
+    ticket: Ticket,
+    text: str | None = None,
+    html: str | None = None,
+    visibility: str = MessageVisibility.PUBLIC,
+    channel: str = "api",
+    is_automatic: bool = False,
     attachments: list[UploadedFile] | None = None,
 ) -> Message:
     """Append a reply or internal note.
@@ -266,8 +391,10 @@ def add_message(
     """
     ticket = _locked(ticket)
     if ticket.merged_into_id:
-        raise Conflict(_("工单已合并到 %(number)s") % {"number": ticket.merged_into.number},
-                       code="ticket_merged")
+        raise Conflict(
+            _("工单已合并到 %(number)s") % {"number": _merged_number(ticket)},
+            code="ticket_merged",
+        )
     body_text, body_html = clean_body(text=text, html_body=html)
     if not body_text and not attachments:
         raise ValidationFailed(_("消息内容不能为空"), code="message_empty")
@@ -280,26 +407,63 @@ def add_message(
     now = timezone.now()
     with _StagedFiles() as staged:
         message = _write_message(
-            actor=actor, ticket=ticket, body_text=body_text, body_html=body_html,
-            visibility=visibility, channel=channel, is_automatic=is_automatic, now=now,
-            uploads=list(zip(attachments or [], checked_uploads, strict=True)), staged=staged,
+            actor=actor,
+            ticket=ticket,
+            body_text=body_text,
+            body_html=body_html,
+            visibility=visibility,
+            channel=channel,
+            is_automatic=is_automatic,
+            now=now,
+            uploads=list(zip(attachments or [], checked_uploads, strict=True)),
+            staged=staged,
         )
     return message
 
 
-def _write_message(*, actor, ticket, body_text, body_html, visibility, channel, is_automatic,
-                   now, uploads, staged: _StagedFiles) -> Message:
+def _write_message(
+    *,
+    actor,
+    ticket,
+    body_text,
+    body_html,
+    visibility,
+    channel,
+    is_automatic,
+    now,
+    uploads,
+    staged: _StagedFiles,
+) -> Message:
     from_customer = actor is not None and actor.is_customer
     message = Message.objects.create(
-        ticket=ticket, original_ticket=ticket, visibility=visibility, author=actor, channel=channel,
-        body_text=body_text, body_html=body_html, is_automatic=is_automatic, created_at=now,
+        ticket=ticket,
+        original_ticket=ticket,
+        visibility=visibility,
+        author=actor,
+        channel=channel,
+        body_text=body_text,
+        body_html=body_html,
+        is_automatic=is_automatic,
+        created_at=now,
     )
-    record_event(ticket, actor, EventKind.MESSAGE_ADDED, at=now,
-                 is_internal=visibility == MessageVisibility.INTERNAL,
-                 data={"message_id": message.pk, "visibility": visibility})
+    record_event(
+        ticket,
+        actor,
+        EventKind.MESSAGE_ADDED,
+        at=now,
+        is_internal=visibility == MessageVisibility.INTERNAL,
+        data={"message_id": message.pk, "visibility": visibility},
+    )
     for upload, checked in uploads:
-        staged.store(actor=actor, ticket=ticket, upload=upload, checked=checked, message=message,
-                     is_internal=visibility == MessageVisibility.INTERNAL, now=now)
+        staged.store(
+            actor=actor,
+            ticket=ticket,
+            upload=upload,
+            checked=checked,
+            message=message,
+            is_internal=visibility == MessageVisibility.INTERNAL,
+            now=now,
+        )
     updates = ["updated_at"]
     public = visibility == MessageVisibility.PUBLIC
     if from_customer and ticket.status == Status.PENDING_CUSTOMER:
@@ -307,8 +471,9 @@ def _write_message(*, actor, ticket, body_text, body_html, visibility, channel, 
         updates += ["status"]
     elif from_customer and ticket.status == Status.RESOLVED:
         if not ticket.can_reopen(now):
-            raise Conflict(_("已超过可重新打开的期限，请提交新的服务请求"),
-                           code="reopen_window_passed")
+            raise Conflict(
+                _("已超过可重新打开的期限，请提交新的服务请求"), code="reopen_window_passed"
+            )
         _apply_status(ticket, actor, Status.OPEN, now=now, reason="customer_replied")
         updates += ["status", "resolved_at", "closed_at"]
     elif public and actor is not None and not from_customer and not is_automatic:
@@ -327,15 +492,23 @@ def _write_message(*, actor, ticket, body_text, body_html, visibility, channel, 
 
 
 @transaction.atomic
-def add_attachment(*, actor: User | None, ticket: Ticket, upload: UploadedFile,
-                   is_internal: bool = False) -> Attachment:
+def add_attachment(
+    *, actor: User | None, ticket: Ticket, upload: UploadedFile, is_internal: bool = False
+) -> Attachment:
     ticket = _locked(ticket)
     if ticket.merged_into_id:
         raise Conflict(_("工单已合并，不能再修改"), code="ticket_merged")
     (checked,) = _check_uploads([upload])
     with _StagedFiles() as staged:
-        attachment = staged.store(actor=actor, ticket=ticket, upload=upload, checked=checked,
-                                  message=None, is_internal=is_internal, now=timezone.now())
+        attachment = staged.store(
+            actor=actor,
+            ticket=ticket,
+            upload=upload,
+            checked=checked,
+            message=None,
+            is_internal=is_internal,
+            now=timezone.now(),
+        )
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=attachment.created_at)
     return attachment
 
@@ -345,10 +518,14 @@ def _parent_chain(ticket_id: int) -> set[int]:
     ancestors: set[int] = set()
     frontier = {ticket_id}
     while frontier:
-        parents = set(
-            TicketLink.objects.filter(kind=LinkKind.PARENT_OF, target_id__in=frontier)
-            .values_list("source_id", flat=True)
-        ) - ancestors
+        parents = (
+            set(
+                TicketLink.objects.filter(
+                    kind=LinkKind.PARENT_OF, target_id__in=frontier
+                ).values_list("source_id", flat=True)
+            )
+            - ancestors
+        )
         ancestors |= parents
         frontier = parents
     return ancestors
@@ -363,8 +540,9 @@ def link_tickets(*, actor: User | None, source: Ticket, target: Ticket, kind: st
         raise ValidationFailed(code="unknown_link_kind", details={"allowed": LinkKind.values})
     pair = TicketLink.objects.filter(source=source, target=target, kind=kind)
     if kind == LinkKind.RELATED:
-        pair = TicketLink.objects.filter(kind=kind, source__in=[source, target],
-                                         target__in=[source, target])
+        pair = TicketLink.objects.filter(
+            kind=kind, source__in=[source, target], target__in=[source, target]
+        )
     if pair.exists():
         raise Conflict(_("这两个工单已经关联"), code="link_exists")
     if kind == LinkKind.PARENT_OF:
@@ -372,27 +550,47 @@ def link_tickets(*, actor: User | None, source: Ticket, target: Ticket, kind: st
             raise Conflict(_("子工单已有父工单"), code="link_second_parent")
         if target.pk in _parent_chain(source.pk) | {source.pk}:
             raise Conflict(_("关联会形成循环"), code="link_cycle")
-    if kind == LinkKind.DUPLICATE_OF and TicketLink.objects.filter(
-        kind=kind, source=target, target=source
-    ).exists():
+    if (
+        kind == LinkKind.DUPLICATE_OF
+        and TicketLink.objects.filter(kind=kind, source=target, target=source).exists()
+    ):
         raise Conflict(_("关联会形成循环"), code="link_cycle")
     link = TicketLink.objects.create(source=source, target=target, kind=kind, created_by=actor)
     now = timezone.now()
     for ticket, other, direction in ((source, target, "out"), (target, source, "in")):
-        record_event(ticket, actor, EventKind.LINKED, at=now,
-                     data={"link_id": link.pk, "kind": kind, "direction": direction,
-                           "other": {"id": other.pk, "number": other.number}})
+        record_event(
+            ticket,
+            actor,
+            EventKind.LINKED,
+            at=now,
+            data={
+                "link_id": link.pk,
+                "kind": kind,
+                "direction": direction,
+                "other": {"id": other.pk, "number": other.number},
+            },
+        )
     return link
 
 
 @transaction.atomic
 def unlink_tickets(*, actor: User | None, link: TicketLink) -> None:
     now = timezone.now()
-    for ticket, other, direction in ((link.source, link.target, "out"),
-                                     (link.target, link.source, "in")):
-        record_event(ticket, actor, EventKind.UNLINKED, at=now,
-                     data={"kind": link.kind, "direction": direction,
-                           "other": {"id": other.pk, "number": other.number}})
+    for ticket, other, direction in (
+        (link.source, link.target, "out"),
+        (link.target, link.source, "in"),
+    ):
+        record_event(
+            ticket,
+            actor,
+            EventKind.UNLINKED,
+            at=now,
+            data={
+                "kind": link.kind,
+                "direction": direction,
+                "other": {"id": other.pk, "number": other.number},
+            },
+        )
     link.delete()
 
 
@@ -426,11 +624,27 @@ def merge_tickets(*, actor: User | None, source: Ticket, target: Ticket) -> Tick
     source.resolved_at = source.resolved_at or now
     source.updated_at = now
     source.save(update_fields=["merged_into", "status", "closed_at", "resolved_at", "updated_at"])
-    record_event(source, actor, EventKind.MERGED_INTO, at=now, before=before, after=Status.CLOSED,
-                 field="status", data={"target": {"id": target.pk, "number": target.number}})
-    record_event(target, actor, EventKind.MERGED_IN, at=now,
-                 data={"source": {"id": source.pk, "number": source.number},
-                       "messages": moved_messages, "attachments": moved_attachments})
+    record_event(
+        source,
+        actor,
+        EventKind.MERGED_INTO,
+        at=now,
+        before=before,
+        after=Status.CLOSED,
+        field="status",
+        data={"target": {"id": target.pk, "number": target.number}},
+    )
+    record_event(
+        target,
+        actor,
+        EventKind.MERGED_IN,
+        at=now,
+        data={
+            "source": {"id": source.pk, "number": source.number},
+            "messages": moved_messages,
+            "attachments": moved_attachments,
+        },
+    )
     target.updated_at = now
     target.save(update_fields=["updated_at"])
     refresh_search_document(target)

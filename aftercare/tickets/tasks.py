@@ -24,7 +24,8 @@ def send_acknowledgement(ticket_id: int) -> bool:
         ticket = Ticket.objects.select_related("contact", "customer").get(pk=ticket_id)
         recipient = ticket.contact.email if ticket.contact else None
         TicketEvent.objects.create(
-            ticket=ticket, kind=EventKind.ACKNOWLEDGED,
+            ticket=ticket,
+            kind=EventKind.ACKNOWLEDGED,
             data={"email": recipient or "", "sent": bool(recipient)},
         )
         if recipient:
@@ -35,7 +36,8 @@ def send_acknowledgement(ticket_id: int) -> bool:
                     message=_(
                         "您好，%(name)s：\n\n我们已收到您的服务请求，工单号 %(number)s。"
                         "服务人员会尽快与您联系。回复本邮件即可补充信息。\n\n售后服务中心"
-                    ) % {"name": ticket.customer.name, "number": ticket.number},
+                    )
+                    % {"name": ticket.customer.name, "number": ticket.number},
                     from_email=None,
                     recipient_list=[recipient],
                 )

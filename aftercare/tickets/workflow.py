@@ -10,9 +10,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.NEW: frozenset(
         {Status.OPEN, Status.PENDING_CUSTOMER, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED}
     ),
-    Status.OPEN: frozenset({Status.PENDING_CUSTOMER, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED}),
-    Status.PENDING_CUSTOMER: frozenset({Status.OPEN, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED}),
-    Status.ON_HOLD: frozenset({Status.OPEN, Status.PENDING_CUSTOMER, Status.RESOLVED, Status.CLOSED}),
+    Status.OPEN: frozenset(
+        {Status.PENDING_CUSTOMER, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED}
+    ),
+    Status.PENDING_CUSTOMER: frozenset(
+        {Status.OPEN, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED}
+    ),
+    Status.ON_HOLD: frozenset(
+        {Status.OPEN, Status.PENDING_CUSTOMER, Status.RESOLVED, Status.CLOSED}
+    ),
     Status.RESOLVED: frozenset({Status.OPEN, Status.CLOSED}),
     Status.CLOSED: frozenset({Status.OPEN}),
 }
@@ -31,6 +37,9 @@ def check_transition(from_status: str, to_status: str) -> None:
             _("工单不能从“%(from)s”变为“%(to)s”")
             % {"from": Status(from_status).label, "to": Status(to_status).label},
             code="invalid_transition",
-            details={"from": from_status, "to": to_status,
-                     "allowed": sorted(TRANSITIONS[from_status])},
+            details={
+                "from": from_status,
+                "to": to_status,
+                "allowed": sorted(TRANSITIONS[from_status]),
+            },
         )

@@ -1,7 +1,6 @@
 import datetime as dt
 
 import pytest
-from django.utils import translation
 
 from aftercare.catalog.warranty import (
     CoverageStatus,
@@ -34,7 +33,9 @@ def test_last_day_of_return_period_is_inside_and_next_day_outside():
 
 
 def test_exchange_reason_reads_as_in_the_issue():
-    evaluation = evaluate_warranty(purchase_date=BOUGHT, policy=POLICY, on_date=dt.date(2026, 11, 26))
+    evaluation = evaluate_warranty(
+        purchase_date=BOUGHT, policy=POLICY, on_date=dt.date(2026, 11, 26)
+    )
     exchange = evaluation.coverage(Remedy.EXCHANGE)
     assert exchange.reason == "在15天换货期内，截至 2026-12-03"
     assert evaluation.summary == "在15天换货期内，截至 2026-12-03"

@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 
 import pytest
 from django.core import mail
@@ -33,7 +34,7 @@ def test_agent_opens_ticket_for_new_customer(personas, api, django_capture_on_co
     assert response.status_code == 201, response.content
     body = response.json()
     year = timezone.localtime().year
-    assert body["number"] == f"AC-{year}-000001"
+    assert re.fullmatch(rf"AC-{year}-\d{{6}}", body["number"])
     assert len(body["public_reference"]) >= 22
     assert body["status"] == "new"
     assert body["priority"] == "urgent"
@@ -53,13 +54,14 @@ def test_second_ticket_same_mobile_reuses_customer(personas, api):
     first = create(agent).json()
     second = create(agent, customer={"name": "张先生", "mobile": "13900001234"}).json()
     assert second["customer"]["id"] == first["customer"]["id"]
-    assert second["number"].endswith("000002")
+    assert int(second["number"][-6:]) == int(first["number"][-6:]) + 1
 
 
 def test_ticket_numbers_count_per_year(personas, api):
     agent = api(personas.agnes)
     numbers = [create(agent).json()["number"] for _ in range(3)]
-    assert [n[-6:] for n in numbers] == ["000001", "000002", "000003"]
+    serials = [int(n.rsplit("-", 1)[1]) for n in numbers]
+    assert serials == [serials[0], serials[0] + 1, serials[0] + 2]
 
 
 def test_idempotency_key_same_body_returns_same_ticket(personas, api):
@@ -85,8 +87,7 @@ def test_idempotency_key_different_body_is_422(personas, api):
 
 def test_customer_opens_ticket_for_own_unit(personas, api):
     alice = api(personas.alice)
-    response = alice.post("tickets", {"kind": "repair", "subject": "漏水",
-                                      "serial": "ac35gw0001"})
+    response = alice.post("tickets", {"kind": "repair", "subject": "漏水", "serial": "ac35gw0001"})
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["customer"]["id"] == personas.alice_customer.pk
@@ -101,8 +102,9 @@ def test_customer_cannot_use_someone_elses_unit(personas, api):
     assert response.json()["code"] == "unit_not_found"
 
 
-@pytest.mark.parametrize("field,value", [("priority", "urgent"), ("team_id", 1),
-                                         ("assignee_id", 1), ("tags", ["vip"])])
+@pytest.mark.parametrize(
+    "field,value", [("priority", "urgent"), ("team_id", 1), ("assignee_id", 1), ("tags", ["vip"])]
+)
 def test_customer_cannot_set_agent_fields(personas, api, field, value):
     alice = api(personas.alice)
     response = alice.post("tickets", {"kind": "repair", "subject": "漏水", field: value})
@@ -123,8 +125,9 @@ def test_validation_error_shape_and_language(personas, api):
 
 def test_malformed_json_is_400(personas, api):
     agent = api(personas.agnes)
-    response = agent.client.post("/api/v1/tickets", data="{not json", content_type="application/json",
-                                 headers=agent.headers)
+    response = agent.client.post(
+        "/api/v1/tickets", data="{not json", content_type="application/json", headers=agent.headers
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_request"
 
@@ -145,8 +148,11 @@ def test_invalid_transition_refused(personas, api):
     assert ok.json()["status"] == "resolved"
     bad = agent.post(f"tickets/{ticket['id']}/transition", {"status": "on_hold"})
     assert bad.status_code == 409
-    assert bad.json()["details"] == {"from": "resolved", "to": "on_hold",
-                                     "allowed": ["closed", "open"]}
+    assert bad.json()["details"] == {
+        "from": "resolved",
+        "to": "on_hold",
+        "allowed": ["closed", "open"],
+    }
 
 
 def test_reopen_window(personas, api, settings):
@@ -164,11 +170,16 @@ def test_reopen_window(personas, api, settings):
 def test_timeline_records_before_and_after(personas, api):
     agent = api(personas.lena)
     ticket_id = create(agent, team_id=personas.team_a.pk).json()["id"]
-    agent.patch(f"tickets/{ticket_id}", {"priority": "complex", "assignee_id": personas.agnes.pk,
-                                         "subject": "空调不制冷且漏水"})
+    agent.patch(
+        f"tickets/{ticket_id}",
+        {"priority": "complex", "assignee_id": personas.agnes.pk, "subject": "空调不制冷且漏水"},
+    )
     events = agent.get(f"tickets/{ticket_id}/timeline").json()
-    changes = [(e["kind"], e["field"], e["before"], e["after"]) for e in events
-               if e["kind"] in ("field_changed", "assigned", "status_changed")]
+    changes = [
+        (e["kind"], e["field"], e["before"], e["after"])
+        for e in events
+        if e["kind"] in ("field_changed", "assigned", "status_changed")
+    ]
     assert changes == [
         ("field_changed", "subject", "空调不制冷", "空调不制冷且漏水"),
         ("field_changed", "priority", "urgent", "complex"),
@@ -183,9 +194,13 @@ def test_customer_reply_flow_and_internal_notes_hidden(personas, api):
     alice = api(personas.alice)
     ticket_id = alice.post("tickets", {"kind": "inquiry", "subject": "安装预约"}).json()["id"]
     agent.patch(f"tickets/{ticket_id}", {"team_id": personas.team_a.pk})
-    note = agent.post(f"tickets/{ticket_id}/messages", {"text": "客户是老用户", "visibility": "internal"})
+    note = agent.post(
+        f"tickets/{ticket_id}/messages", {"text": "客户是老用户", "visibility": "internal"}
+    )
     assert note.status_code == 201
-    reply = agent.post(f"tickets/{ticket_id}/messages", {"html": "<p>您好<script>alert(1)</script></p>"})
+    reply = agent.post(
+        f"tickets/{ticket_id}/messages", {"html": "<p>您好<script>alert(1)</script></p>"}
+    )
     assert reply.json()["html"] == "<p>您好</p>"
     ticket = Ticket.objects.get(pk=ticket_id)
     assert ticket.first_response_at is not None and ticket.status == "open"
@@ -215,11 +230,19 @@ def test_customer_a_gets_404_for_customer_b(personas, api):
     bob = api(personas.bob)
     ticket_id = bob.post("tickets", {"kind": "repair", "subject": "洗衣机漏水"}).json()["id"]
     upload = SimpleUploadedFile("photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
-    attachment_id = bob.post(f"tickets/{ticket_id}/attachments", files={"file": upload}).json()["id"]
+    attachment_id = bob.post(f"tickets/{ticket_id}/attachments", files={"file": upload}).json()[
+        "id"
+    ]
     alice = api(personas.alice)
-    for path in (f"tickets/{ticket_id}", f"tickets/{ticket_id}/timeline",
-                 f"tickets/{ticket_id}/messages", f"attachments/{attachment_id}/download",
-                 "units/AC35GW0002", "units/AC35GW0002/warranty", "tickets/999999"):
+    for path in (
+        f"tickets/{ticket_id}",
+        f"tickets/{ticket_id}/timeline",
+        f"tickets/{ticket_id}/messages",
+        f"attachments/{attachment_id}/download",
+        "units/AC35GW0002",
+        "units/AC35GW0002/warranty",
+        "tickets/999999",
+    ):
         response = alice.get(path)
         assert response.status_code == 404, path
     assert alice.get("tickets").json()["items"] == []
@@ -240,18 +263,22 @@ def test_attachment_download_headers(personas, api):
     assert b"".join(response.streaming_content) == payload
 
 
-@pytest.mark.parametrize("name,content,code", [
-    ("invoice.pdf.exe", b"MZ" + b"\0" * 50, "attachment_type_refused"),
-    ("invoice.exe.pdf", b"%PDF-1.4 xx", "attachment_double_extension"),
-    ("page.svg", b"<svg onload=alert(1)>", "attachment_type_refused"),
-    ("photo.png", b"<html>not an image</html>", "attachment_content_mismatch"),
-])
+@pytest.mark.parametrize(
+    "name,content,code",
+    [
+        ("invoice.pdf.exe", b"MZ" + b"\0" * 50, "attachment_type_refused"),
+        ("invoice.exe.pdf", b"%PDF-1.4 xx", "attachment_double_extension"),
+        ("page.svg", b"<svg onload=alert(1)>", "attachment_type_refused"),
+        ("photo.png", b"<html>not an image</html>", "attachment_content_mismatch"),
+    ],
+)
 def test_attachment_refused_leaves_nothing(personas, api, settings, name, content, code):
     alice = api(personas.alice)
     ticket_id = alice.post("tickets", {"kind": "repair", "subject": "漏水"}).json()["id"]
     events_before = TicketEvent.objects.count()
-    response = alice.post(f"tickets/{ticket_id}/attachments",
-                          files={"file": SimpleUploadedFile(name, content)})
+    response = alice.post(
+        f"tickets/{ticket_id}/attachments", files={"file": SimpleUploadedFile(name, content)}
+    )
     assert response.status_code == 422
     assert response.json()["code"] == code
     assert Attachment.objects.count() == 0
@@ -264,8 +291,9 @@ def test_attachment_over_limit(personas, api, settings):
     settings.AFTERCARE = {**settings.AFTERCARE, "ATTACHMENT_MAX_BYTES": 1024}
     alice = api(personas.alice)
     ticket_id = alice.post("tickets", {"kind": "repair", "subject": "漏水"}).json()["id"]
-    response = alice.post(f"tickets/{ticket_id}/attachments",
-                          files={"file": SimpleUploadedFile("a.txt", b"a" * 2048)})
+    response = alice.post(
+        f"tickets/{ticket_id}/attachments", files={"file": SimpleUploadedFile("a.txt", b"a" * 2048)}
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "attachment_too_large"
     assert Attachment.objects.count() == 0
@@ -276,11 +304,13 @@ def test_links_and_merge(personas, api):
     first = create(agent, team_id=personas.team_a.pk).json()
     second = create(agent, team_id=personas.team_a.pk, subject="又不制冷了").json()
     agent.post(f"tickets/{second['id']}/messages", {"text": "第二次报修"})
-    link = agent.post(f"tickets/{second['id']}/links", {"target_id": first["id"],
-                                                        "kind": "related"})
+    link = agent.post(
+        f"tickets/{second['id']}/links", {"target_id": first["id"], "kind": "related"}
+    )
     assert link.status_code == 201
-    again = agent.post(f"tickets/{first['id']}/links", {"target_id": second["id"],
-                                                        "kind": "related"})
+    again = agent.post(
+        f"tickets/{first['id']}/links", {"target_id": second["id"], "kind": "related"}
+    )
     assert again.json()["code"] == "link_exists"
     merged = agent.post(f"tickets/{second['id']}/merge", {"target_id": first["id"]})
     assert merged.status_code == 200
@@ -291,30 +321,38 @@ def test_links_and_merge(personas, api):
     assert texts == ["第二次报修"]
     kinds = [e["kind"] for e in agent.get(f"tickets/{first['id']}/timeline").json()]
     assert "merged_in" in kinds
-    assert agent.post(f"tickets/{second['id']}/transition",
-                      {"status": "open"}).json()["code"] == "ticket_merged"
+    assert (
+        agent.post(f"tickets/{second['id']}/transition", {"status": "open"}).json()["code"]
+        == "ticket_merged"
+    )
 
 
 def test_parent_cycle_refused(personas, api):
     agent = api(personas.agnes)
     a, b = (create(agent, team_id=personas.team_a.pk).json()["id"] for _ in range(2))
-    assert agent.post(f"tickets/{a}/links", {"target_id": b, "kind": "parent_of"}).status_code == 201
+    assert (
+        agent.post(f"tickets/{a}/links", {"target_id": b, "kind": "parent_of"}).status_code == 201
+    )
     response = agent.post(f"tickets/{b}/links", {"target_id": a, "kind": "parent_of"})
     assert response.json()["code"] == "link_cycle"
 
 
 def test_list_filters_and_cursor(personas, api):
     agent = api(personas.lena)
-    ids = [create(agent, team_id=personas.team_a.pk, priority=p).json()["id"]
-           for p in ("urgent", "regular", "complex", "regular", "regular")]
+    ids = [
+        create(agent, team_id=personas.team_a.pk, priority=p).json()["id"]
+        for p in ("urgent", "regular", "complex", "regular", "regular")
+    ]
     page = agent.get("tickets", {"priority": "regular", "limit": 2}).json()
     assert [t["id"] for t in page["items"]] == [ids[4], ids[3]]
-    page2 = agent.get("tickets", {"priority": "regular", "limit": 2,
-                                  "cursor": page["next_cursor"]}).json()
+    page2 = agent.get(
+        "tickets", {"priority": "regular", "limit": 2, "cursor": page["next_cursor"]}
+    ).json()
     assert [t["id"] for t in page2["items"]] == [ids[1]]
     assert page2["next_cursor"] is None
-    queue = agent.get("tickets", {"team_id": personas.team_a.pk, "open": True,
-                                  "ordering": "due_at"}).json()
+    queue = agent.get(
+        "tickets", {"team_id": personas.team_a.pk, "open": True, "ordering": "due_at"}
+    ).json()
     assert [t["id"] for t in queue["items"]][:1] == [ids[0]]
     bad = agent.get("tickets", {"cursor": "!!!"})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
@@ -323,8 +361,13 @@ def test_list_filters_and_cursor(personas, api):
 def test_search_by_chinese_substring_number_and_mobile(personas, api):
     agent = api(personas.lena)
     first = create(agent, team_id=personas.team_a.pk).json()
-    create(agent, team_id=personas.team_a.pk, subject="洗衣机脱水时噪音大",
-           description="滚筒洗衣机", customer={"name": "赵六", "mobile": "13700000000"})
+    create(
+        agent,
+        team_id=personas.team_a.pk,
+        subject="洗衣机脱水时噪音大",
+        description="滚筒洗衣机",
+        customer={"name": "赵六", "mobile": "13700000000"},
+    )
     agent.post(f"tickets/{first['id']}/messages", {"text": "Compressor replaced by technician"})
 
     def found(q):
