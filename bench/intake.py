@@ -258,9 +258,10 @@ class CpuWindow:
             used: Counter = Counter()
             for pid, (comm, ppid, sid, ticks) in s1.items():
                 before = s0.get(pid)
-                if before is None or before[0] != comm:
-                    continue  # born inside the window; not counted (persistent conns assumed)
-                used[self._classify(pid, comm, ppid, sid)] += ticks - before[3]
+                # a process born inside the window spent all of its CPU inside it (one that
+                # ended inside the window is lost: it shows up as unattributed)
+                start = before[3] if before is not None and before[0] == comm else 0
+                used[self._classify(pid, comm, ppid, sid)] += ticks - start
             idle = m1[0] - m0[0]
             total = m1[1] - m0[1]
             cores = {k: round(v / CLK_TCK / window, 2) for k, v in sorted(used.items())}

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "aftercare.customers",
     "aftercare.catalog",
     "aftercare.tickets",
+    "aftercare.demo",
 ]
 
 MIDDLEWARE = [
