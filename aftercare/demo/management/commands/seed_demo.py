@@ -18,7 +18,7 @@ class Command(BaseCommand):
         if result.created_tickets == 0:
             self.stdout.write("Demo data already present; nothing added.")
         self.stdout.write("")
-        self.stdout.write("AfterCare demo sign-ins (password for all: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"AfterCare demo sign-ins (password for all: {DEMO_PASSWORD}):")
         for username, role in result.sign_ins:
             self.stdout.write(f"  {username:<12} {role}")
         self.stdout.write("Open http://127.0.0.1:8000 — API docs at /api/v1/docs, admin at /admin/")
