@@ -27,6 +27,7 @@ PASSWORD = "Aftercare-Test-2026"
 @pytest.fixture(autouse=True)
 def _immediate_tasks(settings, tmp_path):
     HUEY.immediate = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.LANGUAGE_CODE = "zh-hans"

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",
     "huey.contrib.djhuey",
     "aftercare.core",
     "aftercare.accounts",

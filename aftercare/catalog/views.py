@@ -1,0 +1,32 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from aftercare.accounts import policy
+
+from .warranty import evaluate_warranty
+
+
+@login_required
+def warranty_lookup(request: HttpRequest) -> HttpResponse:
+    serial = (request.GET.get("serial") or "").strip().upper()[:64]
+    unit = evaluation = None
+    if serial:
+        unit = (
+            policy.visible_units(request.user)
+            .select_related("product")
+            .filter(serial=serial)
+            .first()
+        )
+        if unit is not None:
+            evaluation = evaluate_warranty(
+                purchase_date=unit.purchase_date,
+                policy=unit.product.warranty_policy,
+                on_date=timezone.localdate(),
+            )
+    return render(
+        request,
+        "catalog/warranty_lookup.html",
+        {"serial": serial, "unit": unit, "evaluation": evaluation},
+    )
