@@ -32,6 +32,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -71,6 +72,7 @@ ALL_TARGETS = ("raw", "helpdesk", "aftercare")
 EXISTING_CUSTOMERS = 500
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BACKEND_TITLE = re.compile(r"postgres: (?:\S+: )?(?P<user>\S+) (?P<db>\S+) \S*\(\d+\)")
 
 
 class TargetSkipped(Exception):
@@ -230,20 +232,17 @@ class CpuWindow:
         if self.server_sid is not None and sid == self.server_sid:
             return "server"
         if comm == "postgres" or comm.startswith("postgres"):
-            # backends are titled "postgres: USER DB HOST(PORT) STATE": split off other databases
+            # backends are titled "postgres: [CLUSTER: ]USER DB HOST(PORT) STATE": split off the
+            # backends of other databases
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    title = f.read().decode("utf-8", "replace").split()
+                    title = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
             except OSError:
-                title = []
-            if (
-                self.db
-                and len(title) >= 3
-                and title[0] == "postgres:"
-                and "(" in " ".join(title[3:4])
-            ):
-                return "postgres" if title[2] == self.db else "postgres_other_db"
-            return "postgres"
+                title = ""
+            m = BACKEND_TITLE.match(title)
+            if self.db and m:
+                return "postgres" if m.group("db") == self.db else "postgres_other_db"
+            return "postgres"  # the postmaster and its background processes: shared
         if pid == me or ppid == me:
             return "client"
         return "other"
@@ -1369,6 +1368,7 @@ def main(argv: list[str] | None = None) -> int:
             "aftercare_workers": args.workers,
             "aftercare_server": args.server,
             "aftercare_root": str(args.aftercare_root),
+            "aftercare_task_queue": "redis" if os.environ.get("REDIS_URL") else "sqlite (default)",
             "helpdesk_workers": args.helpdesk_workers,
             "conn_max_age": args.conn_max_age,
             "existing_customer_share": args.existing_share,
