@@ -3,7 +3,8 @@
 import logging
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -70,6 +71,22 @@ def on_not_found(request, exc):
 @api.exception_handler(PermissionDenied)
 def on_permission_denied(request, exc):
     return error(request, 403, "forbidden", _("没有权限执行此操作"))
+
+
+@api.exception_handler(MultiPartParserError)
+def on_bad_multipart(request, exc):
+    return error(request, 400, "malformed_request", _("请求体无法解析"))
+
+
+@api.exception_handler(UnreadablePostError)
+def on_unreadable_body(request, exc):
+    return error(request, 400, "malformed_request", _("请求体无法解析"))
+
+
+@api.exception_handler(OverflowError)
+def on_number_out_of_range(request, exc):
+    # SQLite stores 64-bit integers; a larger id or filter value cannot match anything.
+    return error(request, 422, "value_out_of_range", _("数值超出范围"))
 
 
 @api.exception_handler(Exception)

@@ -1,0 +1,35 @@
+"""Malformed input found by fuzzing the OpenAPI schema (schemathesis) must never give a 500."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_id_beyond_64_bits_is_a_clear_error(personas, api):
+    agent = api(personas.ada)
+    response = agent.get("tickets", {"customer_id": -103041578910518863724544})
+    assert response.status_code == 422
+    assert response.json()["code"] == "value_out_of_range"
+    assert agent.get("tickets/103041578910518863724544").status_code in (404, 422)
+
+
+def test_multipart_without_boundary_is_400(personas, api):
+    agent = api(personas.ada)
+    response = agent.client.post(
+        "/api/v1/tickets/1/attachments",
+        data=b"x",
+        content_type="multipart/form-data",
+        headers=agent.headers,
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize("body", [b"[]", b"null", b'"x"', b"1", b'{"kind": null}', b"\xff\xfe"])
+def test_strange_json_bodies_are_client_errors(personas, api, body):
+    agent = api(personas.agnes)
+    response = agent.client.post(
+        "/api/v1/tickets", data=body, content_type="application/json", headers=agent.headers
+    )
+    assert 400 <= response.status_code < 500
+    assert "code" in response.json()
