@@ -72,6 +72,7 @@ ALL_TARGETS = ("raw", "helpdesk", "aftercare")
 EXISTING_CUSTOMERS = 500
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+FOREIGN_LIMIT = 0.15  # cores used by processes outside the benchmark that taint a window
 BACKEND_TITLE = re.compile(r"postgres: (?:\S+: )?(?P<user>\S+) (?P<db>\S+) \S*\(\d+\)")
 
 
@@ -189,8 +190,8 @@ def pct(values, q: float) -> float | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _proc_snapshot() -> dict[int, tuple[str, int, int, int]]:
-    """pid -> (comm, ppid, session id, utime+stime ticks) for every process."""
+def _proc_snapshot() -> dict[int, tuple[str, int, int, int, int]]:
+    """pid -> (comm, ppid, session id, utime+stime ticks, start time) for every process."""
     snap = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -203,9 +204,21 @@ def _proc_snapshot() -> dict[int, tuple[str, int, int, int]]:
         lp, rp = data.find("("), data.rfind(")")
         comm = data[lp + 1 : rp]
         rest = data[rp + 2 :].split()
-        # rest[0]=state, [1]=ppid, [2]=pgrp, [3]=session, ..., [11]=utime, [12]=stime
-        snap[int(entry.name)] = (comm, int(rest[1]), int(rest[3]), int(rest[11]) + int(rest[12]))
+        # rest[0]=state, [1]=ppid, [2]=pgrp, [3]=session, [11]=utime, [12]=stime, [19]=starttime
+        snap[int(entry.name)] = (
+            comm,
+            int(rest[1]),
+            int(rest[3]),
+            int(rest[11]) + int(rest[12]),
+            int(rest[19]),
+        )
     return snap
+
+
+def _kernel_ticks() -> int:
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:9]]
+    return vals[5] + vals[6]  # irq + softirq
 
 
 def _machine_ticks() -> tuple[int, int]:
@@ -248,19 +261,33 @@ class CpuWindow:
         return "other"
 
     def _run(self, t_measure: float, t_end: float) -> None:
+        # Snapshots every second, so a process that lives a second or more is accounted even
+        # if it starts or ends inside the window (e.g. a test run, a recycled DB connection).
         with contextlib.suppress(Exception):
             time.sleep(max(0.0, t_measure - time.time()))
-            s0, m0, w0 = _proc_snapshot(), _machine_ticks(), time.time()
-            time.sleep(max(0.0, t_end - time.time()))
-            s1, m1, w1 = _proc_snapshot(), _machine_ticks(), time.time()
-            window = max(w1 - w0, 1e-6)
+            prev, m0, w0 = _proc_snapshot(), _machine_ticks(), time.time()
+            k0 = _kernel_ticks()
             used: Counter = Counter()
-            for pid, (comm, ppid, sid, ticks) in s1.items():
-                before = s0.get(pid)
-                # a process born inside the window spent all of its CPU inside it (one that
-                # ended inside the window is lost: it shows up as unattributed)
-                start = before[3] if before is not None and before[0] == comm else 0
-                used[self._classify(pid, comm, ppid, sid)] += ticks - start
+            kinds: dict[tuple[int, int], str] = {}
+            while True:
+                now = time.time()
+                if now >= t_end:
+                    break
+                time.sleep(min(1.0, t_end - now))
+                cur = _proc_snapshot()
+                for pid, (comm, ppid, sid, ticks, born) in cur.items():
+                    before = prev.get(pid)
+                    # same process (not a reused pid): count the delta; new: all of its CPU
+                    start = before[3] if before is not None and before[4] == born else 0
+                    if ticks == start:
+                        continue
+                    kind = kinds.get((pid, born))
+                    if kind is None:
+                        kind = kinds[(pid, born)] = self._classify(pid, comm, ppid, sid)
+                    used[kind] += ticks - start
+                prev = cur
+            m1, w1, k1 = _machine_ticks(), time.time(), _kernel_ticks()
+            window = max(w1 - w0, 1e-6)
             idle = m1[0] - m0[0]
             total = m1[1] - m0[1]
             cores = {k: round(v / CLK_TCK / window, 2) for k, v in sorted(used.items())}
@@ -269,9 +296,12 @@ class CpuWindow:
                 "window_s": round(window, 2),
                 "machine_busy_pct": round(100.0 * (1 - idle / total), 1) if total else None,
                 "cores_used": cores,
-                # kernel time not charged to a process (softirq of loopback TCP, ...) and
-                # processes that started or ended inside the window
-                "unattributed_cores": round(busy - sum(used.values()) / CLK_TCK / window, 2),
+                # interrupt/softirq time (loopback TCP, disk), charged to no process
+                "irq_softirq_cores": round((k1 - k0) / CLK_TCK / window, 2),
+                # the rest: processes shorter than a second, rounding of the tick counters
+                "unattributed_cores": round(
+                    busy - (sum(used.values()) + k1 - k0) / CLK_TCK / window, 2
+                ),
                 # CPU taken by processes that are not part of this benchmark (e.g. a test run)
                 "foreign_cores": round(
                     cores.get("other", 0) + cores.get("postgres_other_db", 0), 2
@@ -298,7 +328,7 @@ def top_foreign_processes(n: int = 3) -> str:
     s1 = _proc_snapshot()
     me = os.getpid()
     use = []
-    for pid, (comm, ppid, _sid, ticks) in s1.items():
+    for pid, (comm, ppid, _sid, ticks, _born) in s1.items():
         b = s0.get(pid)
         if b and pid != me and ppid != me and ticks > b[3]:
             use.append(((ticks - b[3]) / CLK_TCK, f"{comm}[{pid}]"))
@@ -1256,7 +1286,7 @@ def markdown_table(doc: dict) -> str:
     notes = []
     for name in doc["config"]["targets"]:
         cpu = (t.get(name) or {}).get("cpu") or {}
-        if (cpu.get("foreign_cores") or 0) > 0.15:
+        if (cpu.get("foreign_cores") or 0) > FOREIGN_LIMIT:
             notes.append(
                 f"note: during {name}, processes outside the benchmark used "
                 f"{cpu['foreign_cores']:.2f} cores; its figures are depressed"
@@ -1283,6 +1313,26 @@ def add_ratios(targets: dict) -> None:
             r["share_of_raw"] = round(r["throughput"] / raw_tp, 4)
         if name == "aftercare" and hd_tp:
             r["ratio_vs_helpdesk"] = round(r["throughput"] / hd_tp, 2)
+
+
+def run_target(name: str, runner, args, doc: dict) -> dict:
+    t0 = time.time()
+    try:
+        res = runner(args)
+    except TargetSkipped as exc:
+        res = {"status": "skipped", "reason": str(exc)}
+        print(f"[{name}] SKIPPED: {exc}", flush=True)
+    except TargetFailed as exc:
+        res = {"status": "failed", "reason": str(exc).splitlines()[0], "detail": str(exc)}
+        print(f"[{name}] FAILED: {exc}", flush=True)
+    except KeyboardInterrupt:
+        doc["targets"][name] = {"status": "interrupted", "reason": "Ctrl-C / SIGTERM"}
+        raise
+    except Exception as exc:
+        res = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+        traceback.print_exc()
+    res["elapsed_s"] = round(time.time() - t0, 1)
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1337,6 +1387,13 @@ def main(argv: list[str] | None = None) -> int:
         default=REPO_DIR,
         help="AfterCare checkout to benchmark (default: this one; e.g. a git worktree)",
     )
+    ap.add_argument(
+        "--attempts",
+        type=int,
+        default=1,
+        help="measure a target again (up to this many times in all) when other processes took "
+        f"more than {FOREIGN_LIMIT} cores during its window; the cleanest attempt is kept (1)",
+    )
     ap.add_argument("--keep-dbs", action="store_true", help="keep the scratch databases afterwards")
     ap.add_argument("--output", type=Path, default=RESULTS_DIR / "intake.json")
     args = ap.parse_args(argv)
@@ -1384,31 +1441,40 @@ def main(argv: list[str] | None = None) -> int:
     interrupted = False
     try:
         for name in targets:
-            print(f"== {name} ==", flush=True)
-            t0 = time.time()
-            try:
-                res = runners[name](args)
-            except TargetSkipped as exc:
-                res = {"status": "skipped", "reason": str(exc)}
-                print(f"[{name}] SKIPPED: {exc}", flush=True)
-            except TargetFailed as exc:
-                res = {"status": "failed", "reason": str(exc).splitlines()[0], "detail": str(exc)}
-                print(f"[{name}] FAILED: {exc}", flush=True)
-            except KeyboardInterrupt:
-                doc["targets"][name] = {"status": "interrupted", "reason": "Ctrl-C / SIGTERM"}
-                raise
-            except Exception as exc:
-                res = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-                traceback.print_exc()
-            res["elapsed_s"] = round(time.time() - t0, 1)
-            doc["targets"][name] = res
-            if res.get("status") == "ok":
+            attempts: list[dict] = []
+            for attempt in range(1, args.attempts + 1):
                 print(
-                    f"[{name}] {res['throughput']:.1f} {res['unit']}  p50 {fmt(res['p50_ms'])} ms  "
-                    f"p99 {fmt(res['p99_ms'])} ms  errors {res['errors']}  "
-                    f"rows {res['verified_rows']}",
-                    flush=True,
+                    f"== {name} ==" + (f" (attempt {attempt})" if attempt > 1 else ""), flush=True
                 )
+                res = run_target(name, runners[name], args, doc)
+                attempts.append(res)
+                if res.get("status") == "ok":
+                    print(
+                        f"[{name}] {res['throughput']:.1f} {res['unit']}  "
+                        f"p50 {fmt(res['p50_ms'])} ms  p99 {fmt(res['p99_ms'])} ms  "
+                        f"errors {res['errors']}  rows {res['verified_rows']}",
+                        flush=True,
+                    )
+                foreign = ((res.get("cpu") or {}).get("foreign_cores")) or 0.0
+                if res.get("status") != "ok" or foreign <= FOREIGN_LIMIT:
+                    break
+                if attempt < args.attempts:
+                    print(
+                        f"[{name}] other processes took {foreign:.2f} cores during the window: "
+                        "measuring again",
+                        flush=True,
+                    )
+            # keep the cleanest measurement; say how many were made
+            best = min(attempts, key=lambda r: ((r.get("cpu") or {}).get("foreign_cores")) or 0.0)
+            if len(attempts) > 1:
+                best["attempts"] = [
+                    {
+                        "throughput": r.get("throughput"),
+                        "foreign_cores": (r.get("cpu") or {}).get("foreign_cores"),
+                    }
+                    for r in attempts
+                ]
+            doc["targets"][name] = best
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping servers", flush=True)
