@@ -156,7 +156,7 @@ HUEY_IMMEDIATE = env_bool("HUEY_IMMEDIATE", False)
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.RedisHuey",
-        "name": "aftercare",
+        "name": os.environ.get("AFTERCARE_QUEUE_NAME", "aftercare"),
         "url": REDIS_URL,
         "immediate": HUEY_IMMEDIATE,
         "consumer": {"workers": env_int("HUEY_WORKERS", 4), "worker_type": "thread"},

@@ -84,6 +84,14 @@ class AddressIn(Schema):
     is_default: bool = False
 
 
+class ContactIn(Schema):
+    name: str = Field("", max_length=100)
+    mobile: str | None = Field(None, max_length=30)
+    email: str | None = Field(None, max_length=254)
+    wechat_id: str | None = Field(None, max_length=64)
+    is_primary: bool = False
+
+
 class CustomerListQuery(Schema):
     q: str | None = Field(None, max_length=100)
     tier: CustomerTier | None = None
@@ -177,3 +185,14 @@ def add_address(request: AuthedRequest, customer_id: int, payload: AddressIn):
     customer = _get(request.user, customer_id)
     policy.check_customer_write(request.user, customer)
     return Status(201, services.add_address(customer=customer, **payload.model_dump()))
+
+
+@router.post(
+    "/customers/{int:customer_id}/contacts",
+    response={201: ContactOut},
+    summary="Add a contact point",
+)
+def add_contact(request: AuthedRequest, customer_id: int, payload: ContactIn):
+    customer = _get(request.user, customer_id)
+    policy.check_customer_write(request.user, customer)
+    return Status(201, services.add_contact(customer=customer, **payload.model_dump()))

@@ -6,7 +6,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from aftercare.core.errors import ValidationFailed
+from aftercare.core.errors import Conflict, ValidationFailed
 
 from .choices import CustomerKind, CustomerTier
 from .models import Address, Contact, Customer
@@ -142,3 +142,41 @@ def add_address(*, customer: Customer, **fields) -> Address:
         raise ValidationFailed(details=exc.message_dict) from exc
     address.save()
     return address
+
+
+@transaction.atomic
+def add_contact(
+    *,
+    customer: Customer,
+    name: str,
+    mobile: str | None = None,
+    email: str | None = None,
+    wechat_id: str | None = None,
+    is_primary: bool = False,
+) -> Contact:
+    """Add a way to reach the customer. A contact point that belongs to another customer is
+    refused: moving it silently would hand that customer's tickets to this one."""
+    mobile = normalise_mobile(mobile) if mobile else None
+    email = normalise_email(email) if email else None
+    wechat_id = (wechat_id or "").strip() or None
+    if not (mobile or email or wechat_id):
+        raise ValidationFailed(
+            _("需要至少一种联系方式（手机号、邮箱或微信号）"), code="contact_required"
+        )
+    taken = _existing(mobile, email, wechat_id)
+    if taken is not None:
+        raise Conflict(
+            _("该联系方式已属于客户“%(name)s”") % {"name": taken.customer.name},
+            code="contact_point_taken",
+            details={"customer_id": taken.customer_id},
+        )
+    if is_primary:
+        customer.contacts.update(is_primary=False)
+    return Contact.objects.create(
+        customer=customer,
+        name=(name or "").strip()[:100] or customer.name[:100],
+        mobile=mobile,
+        email=email,
+        wechat_id=wechat_id,
+        is_primary=is_primary,
+    )
