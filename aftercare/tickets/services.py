@@ -84,10 +84,15 @@ def record_event(
     )
 
 
-def refresh_search_document(ticket: Ticket) -> None:
+def _search_texts(ticket: Ticket) -> list[str]:
     texts = [ticket.number, ticket.subject, ticket.description, ticket.customer.name]
     if ticket.product_unit is not None:
         texts.append(ticket.product_unit.serial)
+    return texts
+
+
+def refresh_search_document(ticket: Ticket) -> None:
+    texts = _search_texts(ticket)
     texts.extend(ticket.messages.order_by("-created_at").values_list("body_text", flat=True)[:50])
     TicketSearchDocument.objects.update_or_create(
         ticket=ticket, defaults={"tokens": " ".join(document_tokens(*texts))}
@@ -172,7 +177,10 @@ def open_ticket(
         after={"status": ticket.status, "kind": kind, "channel": channel},
         data={"priority": priority, "team": _value(team), "assignee": _value(assignee)},
     )
-    refresh_search_document(ticket)
+    # A new ticket has no messages yet: insert its document without reading anything back.
+    TicketSearchDocument.objects.create(
+        ticket=ticket, tokens=" ".join(document_tokens(*_search_texts(ticket)))
+    )
     transaction.on_commit(lambda: tasks.send_acknowledgement(ticket.pk))
     return ticket
 
