@@ -2,7 +2,7 @@ import datetime as dt
 
 from ninja import Field, Router, Schema, Status
 
-from aftercare.core.api_support import AuthedRequest
+from aftercare.core.http import AuthedRequest
 
 from . import policy, services
 from .models import Team

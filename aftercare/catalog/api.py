@@ -5,8 +5,8 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from aftercare.accounts import policy
-from aftercare.core.api_support import AuthedRequest
 from aftercare.core.errors import NotFound, ValidationFailed
+from aftercare.core.http import AuthedRequest
 from aftercare.customers.models import Customer
 
 from . import services

@@ -1,15 +1,16 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from aftercare.accounts import policy
+from aftercare.core.http import AuthedRequest
 
 from .warranty import evaluate_warranty
 
 
 @login_required
-def warranty_lookup(request: HttpRequest) -> HttpResponse:
+def warranty_lookup(request: AuthedRequest) -> HttpResponse:
     serial = (request.GET.get("serial") or "").strip().upper()[:64]
     unit = evaluation = None
     if serial:

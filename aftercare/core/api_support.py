@@ -5,7 +5,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,15 +17,6 @@ from ninja.security import APIKeyCookie, HttpBearer
 from .conf import rule
 from .errors import ValidationFailed
 from .models import IdempotencyRecord
-
-if TYPE_CHECKING:
-    from aftercare.accounts.models import User
-
-
-class AuthedRequest(HttpRequest):
-    """A request that passed authentication: `user` is always a signed-in User."""
-
-    user: "User"  # type: ignore[assignment]
 
 
 class BearerTokenAuth(HttpBearer):

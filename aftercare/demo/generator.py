@@ -21,7 +21,7 @@ from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 from aftercare.accounts.choices import Department
-from aftercare.accounts.models import Team, User
+from aftercare.accounts.models import Team, TeamMembership, User
 from aftercare.catalog.models import ProductUnit
 from aftercare.customers.models import Contact, Customer
 from aftercare.tickets.choices import (
@@ -165,7 +165,7 @@ def _load_world() -> _World:
     for pk, department in Team.objects.filter(is_active=True).values_list("id", "department"):
         teams[department].append(pk)
     members: dict[int, list[int]] = defaultdict(list)
-    for team_id, user_id in Team.members.through.objects.values_list("team_id", "user_id"):
+    for team_id, user_id in TeamMembership.objects.values_list("team_id", "user_id"):
         members[team_id].append(user_id)
     agents = list(User.objects.filter(role__in=["agent", "team_lead"]).values_list("id", flat=True))
     teams_by_kind = {

@@ -214,5 +214,6 @@ def seed_demo(*, tickets: int = 2000, seed: int = 2026, progress=None) -> SeedRe
     created = 0
     if tickets and not Ticket.objects.exists():
         created = generate_tickets(tickets, seed=seed, days=90, progress=progress)
-    sign_ins = [(u, r.label) for u, _, r, _, _ in USERS] + [("customer", Role.CUSTOMER.label)]
+    sign_ins = [(u, str(r.label)) for u, _, r, _, _ in USERS]
+    sign_ins.append(("customer", str(Role.CUSTOMER.label)))
     return SeedResult(created, sign_ins)

@@ -13,13 +13,13 @@ from aftercare.accounts import policy
 from aftercare.accounts.models import Team, User
 from aftercare.catalog.models import ProductUnit
 from aftercare.core.api_support import (
-    AuthedRequest,
     decode_cursor,
     encode_cursor,
     idempotent_lookup,
     idempotent_remember,
 )
 from aftercare.core.errors import NotFound, ValidationFailed
+from aftercare.core.http import AuthedRequest
 from aftercare.customers.models import Contact, Customer
 from aftercare.customers.services import find_or_create_customer
 

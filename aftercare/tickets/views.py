@@ -5,7 +5,7 @@ They parse input, ask the policy module, call one service and render, like the A
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,6 +16,7 @@ from aftercare.accounts.models import Team
 from aftercare.catalog.warranty import evaluate_warranty
 from aftercare.core.api_support import decode_cursor, encode_cursor
 from aftercare.core.errors import DomainError, NotFound
+from aftercare.core.http import AuthedRequest
 
 from . import selectors, services
 from .choices import MessageVisibility, Status
@@ -24,7 +25,7 @@ from .workflow import TRANSITIONS
 PAGE_SIZE = 50
 
 
-def _visible_or_404(request: HttpRequest, ticket_id: int):
+def _visible_or_404(request: AuthedRequest, ticket_id: int):
     try:
         return policy.get_visible_ticket(request.user, ticket_id, selectors.ticket_list_queryset())
     except NotFound as exc:
@@ -32,7 +33,7 @@ def _visible_or_404(request: HttpRequest, ticket_id: int):
 
 
 @login_required
-def ticket_list(request: HttpRequest) -> HttpResponse:
+def ticket_list(request: AuthedRequest) -> HttpResponse:
     user = request.user
     view = request.GET.get("view", "mine" if not user.is_customer else "all")
     filters = selectors.TicketFilters(q=(request.GET.get("q") or "").strip()[:200] or None)
@@ -55,7 +56,8 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
             filters.unassigned, filters.open = True, True
             ordering = "due_at"
     error = None
-    rows, next_cursor = [], None
+    rows: list = []
+    next_cursor = None
     try:
         cursor = request.GET.get("cursor")
         cursor_values = (
@@ -85,7 +87,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
+def ticket_detail(request: AuthedRequest, ticket_id: int) -> HttpResponse:
     user = request.user
     ticket = _visible_or_404(request, ticket_id)
     conversation = ticket.messages.select_related("author").prefetch_related("attachments")
@@ -123,7 +125,7 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def ticket_reply(request: HttpRequest, ticket_id: int) -> HttpResponse:
+def ticket_reply(request: AuthedRequest, ticket_id: int) -> HttpResponse:
     user = request.user
     ticket = _visible_or_404(request, ticket_id)
     visibility = request.POST.get("visibility", MessageVisibility.PUBLIC)
@@ -146,7 +148,7 @@ def ticket_reply(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def ticket_transition(request: HttpRequest, ticket_id: int) -> HttpResponse:
+def ticket_transition(request: AuthedRequest, ticket_id: int) -> HttpResponse:
     user = request.user
     ticket = _visible_or_404(request, ticket_id)
     to_status = request.POST.get("status", "")
