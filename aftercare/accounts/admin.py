@@ -20,7 +20,7 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
         (
-            _("售后协同"),
+            _("售后账号信息"),
             {"fields": ["role", "display_name", "mobile", "language", "time_zone", "customer"]},
         ),
     )
