@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "aftercare.customers",
     "aftercare.catalog",
     "aftercare.tickets",
+    "aftercare.sla",
     "aftercare.demo",
 ]
 
