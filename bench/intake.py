@@ -72,6 +72,17 @@ ALL_TARGETS = ("raw", "helpdesk", "aftercare")
 EXISTING_CUSTOMERS = 500
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+DB_STAT_FIELDS = (
+    "xact_commit",
+    "xact_rollback",
+    "tup_returned",
+    "tup_fetched",
+    "tup_inserted",
+    "tup_updated",
+    "tup_deleted",
+    "blks_hit",
+    "blks_read",
+)
 FOREIGN_LIMIT = 0.15  # cores used by processes outside the benchmark that taint a window
 BACKEND_TITLE = re.compile(r"postgres: (?:\S+: )?(?P<user>\S+) (?P<db>\S+) \S*\(\d+\)")
 
@@ -234,6 +245,7 @@ class CpuWindow:
         self.server_sid = server_sid
         self.db = db
         self.result: dict | None = None
+        self.db_delta: dict[str, int] | None = None
         self._thread: threading.Thread | None = None
 
     def __call__(self, t_measure: float, t_end: float) -> None:
@@ -265,6 +277,7 @@ class CpuWindow:
         # if it starts or ends inside the window (e.g. a test run, a recycled DB connection).
         with contextlib.suppress(Exception):
             time.sleep(max(0.0, t_measure - time.time()))
+            db0 = self._db_stats()
             prev, m0, w0 = _proc_snapshot(), _machine_ticks(), time.time()
             k0 = _kernel_ticks()
             used: Counter = Counter()
@@ -287,6 +300,9 @@ class CpuWindow:
                     used[kind] += ticks - start
                 prev = cur
             m1, w1, k1 = _machine_ticks(), time.time(), _kernel_ticks()
+            db1 = self._db_stats()
+            if db0 and db1:
+                self.db_delta = {k: db1[k] - db0[k] for k in db0}
             window = max(w1 - w0, 1e-6)
             idle = m1[0] - m0[0]
             total = m1[1] - m0[1]
@@ -307,6 +323,30 @@ class CpuWindow:
                     cores.get("other", 0) + cores.get("postgres_other_db", 0), 2
                 ),
             }
+
+    def _db_stats(self) -> dict[str, int] | None:
+        """The target database's counters in pg_stat_database (None without a database)."""
+        if not self.db:
+            return None
+        try:
+            with psycopg.connect(
+                f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={self.db}", autocommit=True
+            ) as c:
+                c.execute("SELECT pg_stat_force_next_flush()")
+                row = c.execute(
+                    "SELECT " + ", ".join(DB_STAT_FIELDS) + " FROM pg_stat_database"
+                    " WHERE datname = %s",
+                    (self.db,),
+                ).fetchone()
+        except psycopg.Error:
+            return None
+        return dict(zip(DB_STAT_FIELDS, row, strict=True)) if row else None
+
+    def per_item(self, n: int) -> dict[str, float] | None:
+        """Database work per created item over the window (commits, rows, blocks)."""
+        if not self.db_delta or n <= 0:
+            return None
+        return {k: round(v / n, 2) for k, v in self.db_delta.items()}
 
     def get(self) -> dict | None:
         if self._thread is not None:
@@ -793,6 +833,7 @@ def target_raw(args) -> dict:
             "client_cpu_s": round(sum(r["cpu"] for r in results), 2),
             "busy_cores_before": idle_before,
             "cpu": cpu.get(),
+            "db_per_tx": cpu.per_item(ok),
         }
     finally:
         if not args.keep_dbs:
@@ -846,6 +887,7 @@ def http_load(
         "client_cpu_s": round(r.client_cpu_s, 2),
         "busy_cores_before": busy_before,
         "cpu": cpu.get(),
+        "db_per_ticket": cpu.per_item(ok),
     }
     if r.requests == 0 or ok == 0:
         print(f"[{name}] WARNING: no successful request; samples: {r.error_samples}", flush=True)
