@@ -127,7 +127,7 @@ STATUSES_LATER = _Weighted(
     }
 )
 TARGETS = {str(p): dt.timedelta(hours=hours) for p, hours in DEFAULT_TARGET_HOURS.items()}
-PROBLEM_POOLS = {
+PROBLEM_POOLS: dict[str, list[tuple[str, str]]] = {
     TicketKind.INQUIRY: content.INQUIRIES,
     TicketKind.COMPLAINT: content.COMPLAINTS,
     TicketKind.INSTALLATION: content.INSTALLATIONS,
