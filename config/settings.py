@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "aftercare.catalog",
     "aftercare.tickets",
     "aftercare.sla",
+    "aftercare.collab",
     "aftercare.demo",
 ]
 

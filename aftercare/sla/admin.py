@@ -11,7 +11,14 @@ from django.utils.translation import gettext_lazy
 from aftercare.core.errors import DomainError
 
 from .calendars import touch_calendars
-from .models import BusinessCalendar, CalendarException, PublicHoliday
+from .models import (
+    BusinessCalendar,
+    CalendarException,
+    EscalationLevel,
+    PublicHoliday,
+    SlaPolicy,
+    SlaTarget,
+)
 from .services import import_holiday_notice
 
 
@@ -84,3 +91,22 @@ class PublicHolidayAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         touch_calendars(region=obj.region)
+
+
+class TargetInline(admin.TabularInline):
+    model = SlaTarget
+    extra = 0
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "position", "is_active", "priorities", "kinds", "channels"]
+    list_editable = ["position", "is_active"]
+    filter_horizontal = ["product_lines", "teams"]
+    inlines = [TargetInline]
+
+
+@admin.register(EscalationLevel)
+class EscalationLevelAdmin(admin.ModelAdmin):
+    list_display = ["level", "after_minutes", "notify_role", "raise_priority_to", "move_to_team"]
+    filter_horizontal = ["notify_users"]

@@ -22,6 +22,7 @@ from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
 from aftercare.customers.models import Contact, Customer
 from aftercare.customers.services import find_or_create_customer
+from aftercare.sla.selectors import clock_summary
 
 from . import selectors, services
 from .choices import EventKind, MessageVisibility, Priority, Status
@@ -104,6 +105,7 @@ def ticket_out(ticket: Ticket, user: User) -> dict:
         "first_response_at": ticket.first_response_at,
         "resolved_at": ticket.resolved_at,
         "closed_at": ticket.closed_at,
+        "sla": None if user.is_customer else clock_summary(list(ticket.sla_clocks.all())),
         "merged_into": None
         if ticket.merged_into is None
         else {

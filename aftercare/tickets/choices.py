@@ -38,7 +38,9 @@ class Status(models.TextChoices):
     CLOSED = "closed", _("已关闭")
 
 
-OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING_CUSTOMER, Status.ON_HOLD})
+# A fixed order: index conditions and migrations must not depend on set iteration order.
+OPEN_STATUS_VALUES = ("new", "open", "pending_customer", "on_hold")
+OPEN_STATUSES = frozenset(Status(value) for value in OPEN_STATUS_VALUES)
 
 
 class MessageVisibility(models.TextChoices):
@@ -74,3 +76,8 @@ class EventKind(models.TextChoices):
     FOLLOWER_ADDED = "follower_added", _("添加关注")
     FOLLOWER_REMOVED = "follower_removed", _("取消关注")
     ACKNOWLEDGED = "acknowledged", _("已发送受理通知")
+    SLA_APPLIED = "sla_applied", _("SLA 目标")
+    SLA_MET = "sla_met", _("SLA 达成")
+    SLA_WARNING = "sla_warning", _("SLA 预警")
+    SLA_BREACHED = "sla_breached", _("SLA 超时")
+    SLA_ESCALATED = "sla_escalated", _("SLA 升级")

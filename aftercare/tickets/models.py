@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from aftercare.core.conf import rule
 
 from .choices import (
+    OPEN_STATUS_VALUES,
     OPEN_STATUSES,
     Channel,
     CustomFieldType,
@@ -118,12 +119,12 @@ class Ticket(models.Model):
             models.Index(
                 fields=["team", "due_at", "created_at"],
                 name="ticket_open_team_queue",
-                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                condition=models.Q(status__in=OPEN_STATUS_VALUES),
             ),
             models.Index(
                 fields=["assignee", "due_at", "created_at"],
                 name="ticket_open_assignee_queue",
-                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                condition=models.Q(status__in=OPEN_STATUS_VALUES),
             ),
             models.Index(fields=["customer", "created_at"], name="ticket_customer_created"),
             models.Index(fields=["created_at", "id"], name="ticket_created"),

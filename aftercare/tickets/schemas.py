@@ -73,6 +73,18 @@ class ContactRef(Schema):
     email: str | None
 
 
+class SlaOut(Schema):
+    metric: str
+    state: str
+    target_minutes: int
+    calendar: str
+    due_at: dt.datetime | None
+    remaining_minutes: int | None = Field(None, description="Business minutes left; < 0 when late")
+    paused: bool
+    met_at: dt.datetime | None
+    breached_at: dt.datetime | None
+
+
 class TicketOut(Schema):
     id: int
     number: str
@@ -97,6 +109,7 @@ class TicketOut(Schema):
     resolved_at: dt.datetime | None
     closed_at: dt.datetime | None
     merged_into: TicketRef | None
+    sla: list[SlaOut] | None = None
     follower_ids: list[int] | None = None
 
 

@@ -10,8 +10,9 @@ from django.utils.translation import gettext as _
 from aftercare.accounts import policy
 from aftercare.accounts.models import User
 from aftercare.core.errors import ValidationFailed
+from aftercare.sla.selectors import clocks_prefetch
 
-from .choices import OPEN_STATUSES
+from .choices import OPEN_STATUS_VALUES
 from .models import Ticket, TicketEvent
 from .search import SearchQueryTooShort, filter_by_text
 
@@ -43,7 +44,7 @@ class TicketFilters:
 def ticket_list_queryset() -> QuerySet:
     return Ticket.objects.select_related(
         "customer", "contact", "team", "assignee", "product_unit__product", "merged_into"
-    )
+    ).prefetch_related(clocks_prefetch())
 
 
 def search_condition(q: str) -> Q:
@@ -68,9 +69,9 @@ def filter_tickets(queryset: QuerySet, filters: TicketFilters) -> QuerySet:
     if filters.status:
         queryset = queryset.filter(status__in=filters.status)
     if filters.open is True:
-        queryset = queryset.filter(status__in=[s.value for s in OPEN_STATUSES])
+        queryset = queryset.filter(status__in=OPEN_STATUS_VALUES)
     elif filters.open is False:
-        queryset = queryset.exclude(status__in=[s.value for s in OPEN_STATUSES])
+        queryset = queryset.exclude(status__in=OPEN_STATUS_VALUES)
     for field in ("kind", "team_id", "assignee_id", "priority", "customer_id"):
         value = getattr(filters, field)
         if value is not None:

@@ -14,6 +14,7 @@ from aftercare.accounts.models import Team, User
 from aftercare.catalog.models import ProductUnit
 from aftercare.core.errors import Conflict, ValidationFailed
 from aftercare.customers.models import Contact, Customer
+from aftercare.sla import engine as sla
 
 from . import tasks
 from .attachments import check_upload
@@ -177,6 +178,7 @@ def open_ticket(
         after={"status": ticket.status, "kind": kind, "channel": channel},
         data={"priority": priority, "team": _value(team), "assignee": _value(assignee)},
     )
+    sla.start_clocks(ticket, now)
     # A new ticket has no messages yet: insert its document without reading anything back.
     TicketSearchDocument.objects.create(
         ticket=ticket, tokens=" ".join(document_tokens(*_search_texts(ticket)))
@@ -251,9 +253,6 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
             at=now,
             is_internal=field in INTERNAL_FIELDS,
         )
-    if "priority" in changed:
-        ticket.due_at = default_due_at(ticket.priority, ticket.created_at)
-        changed.append("due_at")
     if "assignee" in changed and ticket.assignee_id and ticket.status == Status.NEW:
         record_event(
             ticket,
@@ -269,6 +268,8 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
     if changed:
         ticket.updated_at = now
         ticket.save(update_fields=[*changed, "updated_at"])
+        if {"priority", "kind", "team", "product_unit"} & set(changed):
+            sla.reevaluate(ticket, now, actor)
         if {"subject", "description", "product_unit"} & set(changed):
             refresh_search_document(ticket)
     return ticket
@@ -299,6 +300,7 @@ def _apply_status(
         data={"reason": reason, "reopened": reopening},
         at=now,
     )
+    sla.record_status(ticket, before, to_status, now)
 
 
 @transaction.atomic
@@ -493,6 +495,10 @@ def _write_message(
             updates.append("status")
     ticket.updated_at = now
     ticket.save(update_fields=updates)
+    if public and from_customer:
+        sla.record_customer_message(ticket, now)
+    elif public and actor is not None and not is_automatic:
+        sla.record_response(ticket, now, actor)
     refresh_search_document(ticket)
     if public and not from_customer and not is_automatic:
         transaction.on_commit(lambda: tasks.notify_customer_of_reply(message.pk))
@@ -632,6 +638,7 @@ def merge_tickets(*, actor: User | None, source: Ticket, target: Ticket) -> Tick
     source.resolved_at = source.resolved_at or now
     source.updated_at = now
     source.save(update_fields=["merged_into", "status", "closed_at", "resolved_at", "updated_at"])
+    sla.stop_all(source, now)
     record_event(
         source,
         actor,

@@ -318,6 +318,13 @@ ENDPOINTS = [
     ),
     ("product.list", "get", lambda w, o: "products", None, anyone(200)),
     ("team.list", "get", lambda w, o: "teams", None, staff_only),
+    (
+        "sla.compliance",
+        "get",
+        lambda w, o: "sla/compliance?start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z",
+        None,
+        staff_only,
+    ),
     ("me", "get", lambda w, o: "users/me", None, anyone(200)),
     ("tokens", "get", lambda w, o: "tokens", None, anyone(200)),
 ]

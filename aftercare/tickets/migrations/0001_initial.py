@@ -168,11 +168,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='ticket',
-            index=models.Index(condition=models.Q(('status__in', ['open', 'new', 'on_hold', 'pending_customer'])), fields=['team', 'due_at', 'created_at'], name='ticket_open_team_queue'),
+            index=models.Index(condition=models.Q(('status__in', ('new', 'open', 'pending_customer', 'on_hold'))), fields=['team', 'due_at', 'created_at'], name='ticket_open_team_queue'),
         ),
         migrations.AddIndex(
             model_name='ticket',
-            index=models.Index(condition=models.Q(('status__in', ['open', 'new', 'on_hold', 'pending_customer'])), fields=['assignee', 'due_at', 'created_at'], name='ticket_open_assignee_queue'),
+            index=models.Index(condition=models.Q(('status__in', ('new', 'open', 'pending_customer', 'on_hold'))), fields=['assignee', 'due_at', 'created_at'], name='ticket_open_assignee_queue'),
         ),
         migrations.AddIndex(
             model_name='ticket',

@@ -40,10 +40,18 @@ def test_agent_opens_ticket_for_new_customer(personas, api, django_capture_on_co
     assert body["priority"] == "urgent"
     assert body["customer"]["name"] == "张三"
     assert body["contact"]["mobile"] == "13900001234"
-    due = dt.datetime.fromisoformat(body["due_at"])
-    assert dt.timedelta(hours=2) <= due - before < dt.timedelta(hours=2, seconds=5)
+    # Urgent: first response within 2 hours on the 24x7 calendar, to the second.
+    created = dt.datetime.fromisoformat(body["created_at"])
+    assert created >= before
+    assert dt.datetime.fromisoformat(body["due_at"]) == created.replace(
+        microsecond=0
+    ) + dt.timedelta(hours=2)
     ticket = Ticket.objects.get(pk=body["id"])
-    assert list(ticket.events.values_list("kind", flat=True)) == ["created", "acknowledged"]
+    assert list(ticket.events.values_list("kind", flat=True)) == [
+        "created",
+        "sla_applied",
+        "acknowledged",
+    ]
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["zhang@example.com"]
     assert body["number"] in mail.outbox[0].subject
@@ -186,7 +194,14 @@ def test_timeline_records_before_and_after(personas, api):
         ("assigned", "assignee", None, {"id": personas.agnes.pk, "label": "Agnes"}),
         ("status_changed", "status", "new", "open"),
     ]
-    assert all(e["actor"]["id"] == personas.lena.pk for e in events if e["kind"] != "acknowledged")
+    system = {"acknowledged", "sla_applied"}
+    assert all(e["actor"]["id"] == personas.lena.pk for e in events if e["kind"] not in system)
+    # The priority change re-evaluated the SLA: 12 business hours instead of 2 hours.
+    reevaluated = [e["data"] for e in events if e["kind"] == "sla_applied" and e["actor"]]
+    assert [(d["metric"], d["from_minutes"], d["to_minutes"]) for d in reevaluated] == [
+        ("first_response", 120, 720),
+        ("resolution", 1440, 2880),
+    ]
 
 
 def test_customer_reply_flow_and_internal_notes_hidden(personas, api):

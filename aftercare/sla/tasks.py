@@ -1,0 +1,26 @@
+"""The SLA sweeper as a periodic job. Huey's schedule has minute resolution, so each run
+sweeps several times within its minute: a warning is fired at most SWEEP_INTERVAL seconds
+after its instant. Any number of workers may run it; clocks are claimed, never shared."""
+
+import time
+
+from django.conf import settings
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, lock_task
+
+from . import engine
+
+SWEEP_INTERVAL = getattr(settings, "AFTERCARE_SLA_SWEEP_SECONDS", 10)
+
+
+@db_periodic_task(crontab(minute="*"))
+@lock_task("sla-sweep")
+def sweep_sla_clocks() -> int:
+    fired = 0
+    deadline = time.monotonic() + 60 - SWEEP_INTERVAL
+    while True:
+        result = engine.sweep()
+        fired += result.warnings + result.breaches + result.escalations
+        if time.monotonic() + SWEEP_INTERVAL > deadline:
+            return fired
+        time.sleep(SWEEP_INTERVAL)
