@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 MIN_QUERY_CHARS = 2
-_DOCUMENT_CHAR_LIMIT = 20_000
+DOCUMENT_CHAR_LIMIT = 20_000
 # Hangul, kana and Han ranges are written without spaces, so they get bigrams.
 _CJK = r"\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
 _RUN = re.compile(rf"([{_CJK}]+)|([^\W_]+)", re.UNICODE)
@@ -42,7 +42,7 @@ def _runs(text: str):
 def document_tokens(*texts: str) -> list[str]:
     """Unique grams of the given texts, in first-seen order."""
     seen: dict[str, None] = {}
-    budget = _DOCUMENT_CHAR_LIMIT
+    budget = DOCUMENT_CHAR_LIMIT
     for text in texts:
         if not text or budget <= 0:
             continue
