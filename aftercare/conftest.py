@@ -20,6 +20,7 @@ from aftercare.accounts.models import Team, TeamMembership, User
 from aftercare.accounts.services import create_api_token
 from aftercare.catalog.models import Product, ProductLine, ProductUnit
 from aftercare.customers.models import Contact, Customer
+from aftercare.sla.engine import forget_rules
 
 PASSWORD = "Aftercare-Test-2026"
 
@@ -27,6 +28,8 @@ PASSWORD = "Aftercare-Test-2026"
 @pytest.fixture(autouse=True)
 def _immediate_tasks(settings, tmp_path):
     HUEY.immediate = True
+    # Each test has its own database state; rules cached by an earlier test do not apply.
+    forget_rules()
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

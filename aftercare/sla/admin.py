@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 from aftercare.core.errors import DomainError
 
 from .calendars import touch_calendars
+from .engine import forget_rules
 from .models import (
     BusinessCalendar,
     CalendarException,
@@ -105,8 +106,16 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     filter_horizontal = ["product_lines", "teams"]
     inlines = [TargetInline]
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        forget_rules()
+
 
 @admin.register(EscalationLevel)
 class EscalationLevelAdmin(admin.ModelAdmin):
     list_display = ["level", "after_minutes", "notify_role", "raise_priority_to", "move_to_team"]
     filter_horizontal = ["notify_users"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        forget_rules()

@@ -58,7 +58,12 @@ def clock_for(slug: str) -> BusinessClock:
     calendar = BusinessCalendar.objects.filter(slug=slug).first()
     if calendar is None:
         raise NotFound(_("工作日历不存在：%(slug)s") % {"slug": slug}, code="calendar_not_found")
-    version = calendar.updated_at
+    return clock_of(calendar)
+
+
+def clock_of(calendar: BusinessCalendar) -> BusinessClock:
+    """The clock of a calendar row already loaded; rebuilt only when the row changed."""
+    slug, version = calendar.slug, calendar.updated_at
     with _lock:
         cached = _cache.get(slug)
         if cached and cached[0] == version:

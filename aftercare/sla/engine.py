@@ -10,9 +10,11 @@ used before `running_since`; any point of the clock (a warning fraction, the due
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,7 +25,7 @@ from aftercare.tickets.choices import EventKind, Priority, Status
 from aftercare.tickets.models import Ticket, TicketEvent
 
 from .business_time import BusinessClock
-from .calendars import clock_for
+from .calendars import clock_of
 from .choices import ClockState, EscalationRole, Metric
 from .models import EscalationLevel, SlaClock, SlaPolicy, SlaTarget
 
@@ -40,12 +42,69 @@ def _event(ticket: Ticket, kind: str, data: dict, at: dt.datetime, actor=None) -
 # --- choosing the policy -------------------------------------------------------------------
 
 
+@dataclass
+class _Rules:
+    version: tuple
+    policies: list[SlaPolicy]
+    levels: list[EscalationLevel]
+    checked_at: float = 0.0
+
+
+_rules: _Rules | None = None
+# How long a process trusts its cached rules before asking the database whether they changed.
+RULES_RECHECK_SECONDS = 5.0
+
+
+def _rules_version() -> tuple:
+    return tuple(
+        SlaPolicy.objects.aggregate(
+            changed=Max("updated_at"),
+            policy_count=Count("id", distinct=True),
+            active=Count("id", filter=Q(is_active=True), distinct=True),
+            target_count=Count("targets", distinct=True),
+            minutes=Sum("targets__minutes"),
+            calendar_sum=Sum("targets__calendar_id"),
+        ).values()
+    ) + tuple(
+        EscalationLevel.objects.aggregate(
+            n=Count("id"), last=Max("id"), after=Sum("after_minutes")
+        ).values()
+    )
+
+
+def _current_rules() -> _Rules:
+    """Active policies with their targets, and the escalation levels, cached per process.
+
+    Every few seconds one aggregate query tells whether anything changed since they were
+    loaded (admin edits save the policy, so its updated_at moves; targets and levels are
+    counted and summed). A change made in this process is seen at once (forget_rules).
+    """
+    global _rules
+    now = time.monotonic()
+    if _rules is not None and now - _rules.checked_at < RULES_RECHECK_SECONDS:
+        return _rules
+    version = _rules_version()
+    if _rules is None or _rules.version != version:
+        policies = list(
+            SlaPolicy.objects.filter(is_active=True).prefetch_related(
+                "product_lines", "teams", "targets__calendar"
+            )
+        )
+        levels = list(EscalationLevel.objects.order_by("level").prefetch_related("notify_users"))
+        _rules = _Rules(version, policies, levels)
+    _rules.checked_at = now
+    return _rules
+
+
+def forget_rules() -> None:
+    global _rules
+    _rules = None
+
+
 def policy_for(ticket: Ticket) -> SlaPolicy | None:
     unit = ticket.product_unit
     line_id = unit.product.line_id if unit is not None else None
-    for policy in SlaPolicy.objects.filter(is_active=True).prefetch_related(
-        "product_lines", "teams", "targets__calendar"
-    ):
+    for policy in _current_rules().policies:
         if policy.kinds and ticket.kind not in policy.kinds:
             continue
         if policy.priorities and ticket.priority not in policy.priorities:
@@ -74,7 +133,7 @@ def _target(policy: SlaPolicy | None, metric: str) -> SlaTarget | None:
 
 
 def _clock(clock: SlaClock) -> BusinessClock:
-    return clock_for(clock.calendar.slug)
+    return clock_of(clock.calendar)
 
 
 def point_at(clock: SlaClock, seconds: int) -> dt.datetime | None:
@@ -101,9 +160,7 @@ def _fractions(clock: SlaClock) -> list[float]:
 
 
 def _levels() -> list[EscalationLevel]:
-    return list(
-        EscalationLevel.objects.order_by("level").prefetch_related("notify_users", "move_to_team")
-    )
+    return _current_rules().levels
 
 
 def schedule(clock: SlaClock, levels: list[EscalationLevel]) -> None:
@@ -141,7 +198,7 @@ def _refresh_ticket_due(ticket: Ticket) -> None:
 # --- lifecycle -----------------------------------------------------------------------------
 
 
-def _start(
+def _new_clock(
     ticket: Ticket,
     policy: SlaPolicy,
     target: SlaTarget,
@@ -164,38 +221,63 @@ def _start(
     if ticket.status in policy.pause_statuses:
         clock.state, clock.paused_at, clock.running_since = ClockState.PAUSED, at, None
     schedule(clock, levels)
+    return clock
+
+
+def _start(ticket, policy, target, at, levels, **kwargs) -> SlaClock:
+    clock = _new_clock(ticket, policy, target, at, levels, **kwargs)
     clock.save()
     return clock
 
 
-def start_clocks(ticket: Ticket, at: dt.datetime) -> list[SlaClock]:
-    """On a new ticket: first response and resolution clocks of the policy that applies."""
+@dataclass
+class ClockPlan:
+    """The clocks a new ticket gets, computed before the ticket row is written so that its
+    due time goes in with the insert."""
+
+    policy: SlaPolicy | None
+    clocks: list[SlaClock]
+
+    @property
+    def due_at(self) -> dt.datetime | None:
+        dues = [c.due_at for c in self.clocks if c.due_at is not None]
+        return min(dues) if dues else None
+
+    def event(self, ticket: Ticket, at: dt.datetime) -> TicketEvent:
+        return TicketEvent(
+            ticket=ticket,
+            kind=EventKind.SLA_APPLIED,
+            is_internal=True,
+            created_at=at,
+            data={
+                "policy": self.policy.name if self.policy else None,
+                "targets": {
+                    c.metric: {
+                        "minutes": c.target_minutes,
+                        "calendar": c.calendar.slug,
+                        "due_at": c.due_at.isoformat() if c.due_at else None,
+                    }
+                    for c in self.clocks
+                },
+            },
+        )
+
+    def save(self, ticket: Ticket) -> None:
+        for clock in self.clocks:
+            clock.ticket = ticket
+        SlaClock.objects.bulk_create(self.clocks)
+
+
+def plan_clocks(ticket: Ticket, at: dt.datetime) -> ClockPlan:
+    """First response and resolution clocks of the policy that applies to a new ticket."""
     policy = policy_for(ticket)
     levels = _levels()
     clocks = []
     for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
         target = _target(policy, metric)
         if policy is not None and target is not None:
-            clocks.append(_start(ticket, policy, target, at, levels))
-    TicketEvent.objects.create(
-        ticket=ticket,
-        kind=EventKind.SLA_APPLIED,
-        is_internal=True,
-        created_at=at,
-        data={
-            "policy": policy.name if policy else None,
-            "targets": {
-                c.metric: {
-                    "minutes": c.target_minutes,
-                    "calendar": c.calendar.slug,
-                    "due_at": c.due_at.isoformat() if c.due_at else None,
-                }
-                for c in clocks
-            },
-        },
-    )
-    _refresh_ticket_due(ticket)
-    return clocks
+            clocks.append(_new_clock(ticket, policy, target, at, levels))
+    return ClockPlan(policy, clocks)
 
 
 def _live(ticket: Ticket, metrics=None):

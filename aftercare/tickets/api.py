@@ -1,6 +1,7 @@
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -22,7 +23,7 @@ from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
 from aftercare.customers.models import Contact, Customer
 from aftercare.customers.services import find_or_create_customer
-from aftercare.sla.selectors import clock_summary
+from aftercare.sla.selectors import clock_summary, clocks_prefetch
 
 from . import selectors, services
 from .choices import EventKind, MessageVisibility, Priority, Status
@@ -212,7 +213,8 @@ def create_ticket(
         winner = idempotent_lookup(user=user, scope="ticket", key=idempotency_key, payload=sent)
         assert winner is not None
         return Reply(200, _ticket_detail(winner, user))
-    ticket = selectors.ticket_list_queryset().get(pk=ticket.pk)
+    # The objects are in memory already; only the clocks are read back for the answer.
+    prefetch_related_objects([ticket], clocks_prefetch())
     return Reply(201, ticket_out(ticket, user))
 
 

@@ -150,7 +150,7 @@ def open_ticket(
         is_staff=bool(actor and not actor.is_customer),
         check_required=True,
     )
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         number=next_ticket_number(timezone.localtime(now).year),
         kind=kind,
         channel=channel,
@@ -170,15 +170,20 @@ def open_ticket(
         updated_at=now,
         status=Status.OPEN if assignee else Status.NEW,
     )
-    record_event(
-        ticket,
-        actor,
-        EventKind.CREATED,
-        at=now,
+    # The SLA clocks are planned first so that the ticket's due time goes in with its insert.
+    plan = sla.plan_clocks(ticket, now)
+    ticket.due_at = plan.due_at or ticket.due_at
+    ticket.save(force_insert=True)
+    created = TicketEvent(
+        ticket=ticket,
+        actor=actor,
+        kind=EventKind.CREATED,
+        created_at=now,
         after={"status": ticket.status, "kind": kind, "channel": channel},
         data={"priority": priority, "team": _value(team), "assignee": _value(assignee)},
     )
-    sla.start_clocks(ticket, now)
+    TicketEvent.objects.bulk_create([created, plan.event(ticket, now)])
+    plan.save(ticket)
     # A new ticket has no messages yet: insert its document without reading anything back.
     TicketSearchDocument.objects.create(
         ticket=ticket, tokens=" ".join(document_tokens(*_search_texts(ticket)))

@@ -168,6 +168,7 @@ def test_no_policy_means_no_clock(personas):
     from aftercare.sla.models import SlaPolicy
 
     SlaPolicy.objects.update(is_active=False)
+    engine.forget_rules()
     ticket = services.open_ticket(
         actor=personas.agnes,
         kind="inquiry",
