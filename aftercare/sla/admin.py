@@ -2,6 +2,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -10,6 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from aftercare.core.errors import DomainError
 
+from . import tasks
 from .calendars import touch_calendars
 from .engine import forget_rules
 from .models import (
@@ -109,6 +111,9 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         forget_rules()
+        policy_id = form.instance.pk
+        # Open tickets under this policy get their clocks re-evaluated in the background.
+        transaction.on_commit(lambda: tasks.reevaluate_policy(policy_id))
 
 
 @admin.register(EscalationLevel)

@@ -375,8 +375,10 @@ def record_status(ticket: Ticket, before: str, after: str, at: dt.datetime) -> N
 def reevaluate(ticket: Ticket, at: dt.datetime, actor=None) -> None:
     """After priority, kind, team or policy changes: replace open clocks whose target changed.
 
-    A clock that has breached is kept as it is; one not yet breached is superseded by a new
-    clock with the new target, counted from the same start and keeping the time already used.
+    A clock not yet breached is superseded by a new clock with the new target, counted from
+    the same start and keeping the business time already used. A breached clock is never
+    rewritten: it keeps running (and escalating) while a target for its metric still applies,
+    and is stopped — its breach stays on record — when none applies any more.
     """
     policy = policy_for(ticket)
     levels = _levels()
@@ -388,10 +390,11 @@ def reevaluate(ticket: Ticket, at: dt.datetime, actor=None) -> None:
             and clock.policy_id == policy.pk
             and (clock.target_minutes, clock.calendar_id) == (target.minutes, target.calendar_id)
         )
-        if same or clock.breached_at is not None:
+        if same or (clock.breached_at is not None and target is not None):
             continue
         used = used_at(clock, at)
-        _stop(clock, ClockState.SUPERSEDED, at)
+        breached = clock.breached_at is not None
+        _stop(clock, ClockState.CANCELLED if breached else ClockState.SUPERSEDED, at)
         replacement = None
         if policy is not None and target is not None:
             replacement = _start(
@@ -408,12 +411,33 @@ def reevaluate(ticket: Ticket, at: dt.datetime, actor=None) -> None:
                 "policy": policy.name if policy else None,
                 "from_minutes": clock.target_minutes,
                 "to_minutes": replacement.target_minutes if replacement else None,
+                "stopped_breached": breached,
                 "due_at": replacement.due_at.isoformat()
                 if replacement and replacement.due_at
                 else None,
             },
         )
     _refresh_ticket_due(ticket)
+
+
+def reevaluate_policy_tickets(policy_id: int, at: dt.datetime | None = None) -> int:
+    """After an admin changed or deactivated a policy: re-evaluate every ticket with a live
+    clock of it. Returns the number of tickets looked at."""
+    forget_rules()
+    at = at or timezone.now()
+    ticket_ids = (
+        SlaClock.objects.filter(policy_id=policy_id, state__in=LIVE_STATES)
+        .values_list("ticket_id", flat=True)
+        .distinct()
+    )
+    count = 0
+    for ticket in Ticket.objects.filter(pk__in=list(ticket_ids)).select_related(
+        "customer", "product_unit__product"
+    ):
+        with transaction.atomic():
+            reevaluate(ticket, at)
+        count += 1
+    return count
 
 
 def stop_all(ticket: Ticket, at: dt.datetime) -> None:

@@ -6,7 +6,7 @@ import time
 
 from django.conf import settings
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, lock_task
+from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
 from . import engine
 
@@ -24,3 +24,8 @@ def sweep_sla_clocks() -> int:
         if time.monotonic() + SWEEP_INTERVAL > deadline:
             return fired
         time.sleep(SWEEP_INTERVAL)
+
+
+@db_task()
+def reevaluate_policy(policy_id: int) -> int:
+    return engine.reevaluate_policy_tickets(policy_id)
