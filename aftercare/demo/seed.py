@@ -14,7 +14,8 @@ from aftercare.accounts.models import Team, TeamMembership, User
 from aftercare.catalog.models import Product, ProductLine, ProductUnit, SalesChannel
 from aftercare.customers.choices import CustomerKind, CustomerTier
 from aftercare.customers.models import Address, Contact, Customer
-from aftercare.tickets.choices import CustomFieldType, TicketKind
+from aftercare.sla.models import SlaClock
+from aftercare.tickets.choices import OPEN_STATUS_VALUES, CustomFieldType, TicketKind
 from aftercare.tickets.models import CustomFieldDefinition, Ticket
 
 from . import content
@@ -214,6 +215,34 @@ def seed_demo(*, tickets: int = 2000, seed: int = 2026, progress=None) -> SeedRe
     created = 0
     if tickets and not Ticket.objects.exists():
         created = generate_tickets(tickets, seed=seed, days=90, progress=progress)
+        start_demo_clocks()
     sign_ins = [(u, str(r.label)) for u, _, r, _, _ in USERS]
     sign_ins.append(("customer", str(Role.CUSTOMER.label)))
     return SeedResult(created, sign_ins)
+
+
+@transaction.atomic
+def start_demo_clocks() -> int:
+    """Give the demo's open tickets the SLA clocks the services would have started, met where
+    the ticket was answered, then let the sweeper catch up on what has fallen due since."""
+    from aftercare.sla import engine
+    from aftercare.sla.choices import ClockState, Metric
+
+    clocks = []
+    tickets = Ticket.objects.filter(status__in=OPEN_STATUS_VALUES).select_related(
+        "customer", "product_unit__product"
+    )
+    for ticket in tickets:
+        plan = engine.plan_clocks(ticket, ticket.created_at)
+        for clock in plan.clocks:
+            clock.ticket = ticket
+            if clock.metric == Metric.FIRST_RESPONSE and ticket.first_response_at:
+                clock.state, clock.met_at = ClockState.MET, ticket.first_response_at
+                clock.stopped_at, clock.next_event_at = ticket.first_response_at, None
+            clocks.append(clock)
+        if plan.due_at:
+            ticket.due_at = plan.due_at
+    SlaClock.objects.bulk_create(clocks, batch_size=1000)
+    Ticket.objects.bulk_update(list(tickets), ["due_at"], batch_size=1000)
+    engine.sweep()
+    return len(clocks)
