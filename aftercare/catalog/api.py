@@ -7,6 +7,7 @@ from ninja import Field, Query, Router, Schema, Status
 from aftercare.accounts import policy
 from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
+from aftercare.core.schemas import ObjectId
 from aftercare.customers.models import Customer
 
 from . import services
@@ -35,7 +36,7 @@ class ProductOut(Schema):
 
 
 class ProductIn(Schema):
-    line_id: int
+    line_id: ObjectId
     model_number: str = Field(..., min_length=1, max_length=64)
     name: str = Field(..., min_length=1, max_length=200)
     category: str = Field("", max_length=64)
@@ -66,18 +67,18 @@ class UnitOut(Schema):
 
 class UnitIn(Schema):
     serial: str = Field(..., min_length=1, max_length=64)
-    product_id: int
+    product_id: ObjectId
     purchase_date: dt.date | None = None
     sales_channel: SalesChannel | None = None
     order_reference: str = Field("", max_length=64)
-    owner_id: int | None = None
-    installation_address_id: int | None = None
+    owner_id: ObjectId | None = None
+    installation_address_id: ObjectId | None = None
 
 
 class UnitListQuery(Schema):
-    owner_id: int | None = None
-    product_id: int | None = None
-    after_id: int | None = None
+    owner_id: ObjectId | None = None
+    product_id: ObjectId | None = None
+    after_id: ObjectId | None = None
     limit: int = Field(50, ge=1, le=200)
 
 

@@ -8,6 +8,7 @@ from ninja import Field, Query, Router, Schema, Status
 from aftercare.accounts import policy
 from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
+from aftercare.core.schemas import ObjectId
 
 from . import services
 from .choices import CustomerKind, CustomerTier
@@ -58,7 +59,7 @@ class CustomerIn(Schema):
     mobile: str | None = Field(None, max_length=30)
     email: str | None = Field(None, max_length=254)
     wechat_id: str | None = Field(None, max_length=64)
-    organisation_id: int | None = None
+    organisation_id: ObjectId | None = None
 
 
 class CustomerCreatedOut(CustomerOut):
@@ -95,7 +96,7 @@ class ContactIn(Schema):
 class CustomerListQuery(Schema):
     q: str | None = Field(None, max_length=100)
     tier: CustomerTier | None = None
-    after_id: int | None = None
+    after_id: ObjectId | None = None
     limit: int = Field(50, ge=1, le=200)
 
 

@@ -21,6 +21,7 @@ from aftercare.core.api_support import (
 )
 from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
+from aftercare.core.schemas import ObjectId
 from aftercare.customers.models import Contact, Customer
 from aftercare.customers.services import find_or_create_customer
 from aftercare.sla.selectors import clock_summary, clocks_prefetch
@@ -222,11 +223,11 @@ class TicketListQuery(Schema):
     status: list[Status] | None = None
     open: bool | None = None
     kind: str | None = None
-    team_id: int | None = None
-    assignee_id: int | None = None
+    team_id: ObjectId | None = None
+    assignee_id: ObjectId | None = None
     unassigned: bool | None = None
     priority: Priority | None = None
-    customer_id: int | None = None
+    customer_id: ObjectId | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
     q: str | None = None

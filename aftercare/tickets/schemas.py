@@ -3,6 +3,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from aftercare.core.schemas import ObjectId
+
 from .choices import Channel, LinkKind, MessageVisibility, Priority, Status, TicketKind
 
 
@@ -20,13 +22,13 @@ class TicketIn(Schema):
     channel: Channel = Channel.API
     subject: str = Field(..., min_length=1, max_length=200)
     description: str = Field("", max_length=50_000)
-    customer_id: int | None = None
+    customer_id: ObjectId | None = None
     customer: CustomerRefIn | None = None
-    contact_id: int | None = None
+    contact_id: ObjectId | None = None
     serial: str | None = Field(None, max_length=64)
     priority: Priority | None = None
-    team_id: int | None = None
-    assignee_id: int | None = None
+    team_id: ObjectId | None = None
+    assignee_id: ObjectId | None = None
     tags: list[str] = Field(default_factory=list, max_length=30)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
 
@@ -36,9 +38,9 @@ class TicketPatch(Schema):
     subject: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=50_000)
     priority: Priority | None = None
-    team_id: int | None = None
-    assignee_id: int | None = None
-    contact_id: int | None = None
+    team_id: ObjectId | None = None
+    assignee_id: ObjectId | None = None
+    contact_id: ObjectId | None = None
     serial: str | None = Field(None, max_length=64)
     tags: list[str] | None = Field(None, max_length=30)
     custom_fields: dict[str, Any] | None = None
@@ -161,7 +163,7 @@ class EventOut(Schema):
 
 
 class LinkIn(Schema):
-    target_id: int
+    target_id: ObjectId
     kind: LinkKind
 
 
@@ -174,8 +176,8 @@ class LinkOut(Schema):
 
 
 class MergeIn(Schema):
-    target_id: int
+    target_id: ObjectId
 
 
 class FollowerIn(Schema):
-    user_id: int
+    user_id: ObjectId

@@ -9,7 +9,8 @@ def test_id_beyond_64_bits_is_a_clear_error(personas, api):
     agent = api(personas.ada)
     response = agent.get("tickets", {"customer_id": -103041578910518863724544})
     assert response.status_code == 422
-    assert response.json()["code"] == "value_out_of_range"
+    assert response.json()["code"] == "validation_error"
+    # A path id that large cannot name a row: 404 on PostgreSQL, 422 where SQLite cannot bind it.
     assert agent.get("tickets/103041578910518863724544").status_code in (404, 422)
 
 
