@@ -17,6 +17,7 @@ from aftercare.catalog.warranty import evaluate_warranty
 from aftercare.core.api_support import decode_cursor, encode_cursor
 from aftercare.core.errors import DomainError, NotFound
 from aftercare.core.http import AuthedRequest
+from aftercare.sla.selectors import clock_summary
 
 from . import selectors, services
 from .choices import MessageVisibility, Status
@@ -114,6 +115,7 @@ def ticket_detail(request: AuthedRequest, ticket_id: int) -> HttpResponse:
         {
             "ticket": ticket,
             "conversation": conversation,
+            "sla": [] if user.is_customer else clock_summary(list(ticket.sla_clocks.all())),
             "events": selectors.timeline(user, ticket),
             "warranty": warranty,
             "targets": [(s, Status(s).label) for s in targets if not ticket.merged_into_id],

@@ -81,3 +81,11 @@ def test_english_interface(personas):
     client.post("/i18n/setlang/", {"language": "en", "next": "/tickets/"})
     html = client.get("/tickets/").content.decode()
     assert 'lang="en"' in html
+
+
+def test_ticket_page_shows_sla_to_staff_only(personas, bobs_ticket):
+    Ticket.objects.filter(pk=bobs_ticket.pk).update(team=personas.team_a)
+    staff = signed_in(personas.agnes).get(f"/tickets/{bobs_ticket.pk}/").content.decode()
+    assert "服务时效" in staff and "首次响应" in staff and "工作分钟" in staff
+    customer = signed_in(personas.bob).get(f"/tickets/{bobs_ticket.pk}/").content.decode()
+    assert "服务时效" not in customer
