@@ -240,8 +240,9 @@ def start_demo_clocks() -> int:
                 clock.state, clock.met_at = ClockState.MET, ticket.first_response_at
                 clock.stopped_at, clock.next_event_at = ticket.first_response_at, None
             clocks.append(clock)
-        if plan.due_at:
-            ticket.due_at = plan.due_at
+        running = [c.due_at for c in plan.clocks if c.due_at and c.state == ClockState.RUNNING]
+        if running:
+            ticket.due_at = min(running)
     SlaClock.objects.bulk_create(clocks, batch_size=1000)
     Ticket.objects.bulk_update(list(tickets), ["due_at"], batch_size=1000)
     engine.sweep()
