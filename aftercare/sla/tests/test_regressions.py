@@ -144,3 +144,38 @@ def test_frappe_1554_first_response_survives_a_policy_change(personas):
         services.update_ticket(actor=personas.lena, ticket=ticket, changes={"priority": "urgent"})
     first = SlaClock.objects.get(ticket=ticket, metric="first_response")
     assert (first.state, first.met_at) == (ClockState.MET, at(2026, 11, 26, 10, 20))
+
+
+def _office(weekly):
+    from aftercare.sla.business_time import BusinessClock, CalendarSpec
+
+    return BusinessClock(CalendarSpec("Asia/Shanghai", weekly=weekly))
+
+
+def test_chatwoot_14009_lunch_break_is_outside_business_hours():
+    t = dt.time
+    clock = _office({d: [(t(8), t(12)), (t(13, 30), t(18))] for d in range(5)})
+    assert not clock.is_working(at(2026, 11, 26, 12, 30))
+    assert clock.is_working(at(2026, 11, 26, 13, 30))
+    # A message at 12:30 with a 1-hour first response is due at 14:30, not 13:30.
+    assert clock.add_minutes(at(2026, 11, 26, 12, 30), 60) == at(2026, 11, 26, 14, 30)
+
+
+def test_osticket_6739_schedule_with_only_tuesday():
+    t = dt.time
+    clock = _office({1: [(t(8), t(17))]})
+    # Tuesday 16:00 + 10 h: 1 h this Tuesday, 9 h next Tuesday.
+    assert clock.add_minutes(at(2026, 11, 24, 16, 0), 600) == at(2026, 12, 1, 17, 0)
+    assert clock.elapsed_minutes(at(2026, 11, 25, 0, 0), at(2026, 11, 30, 23, 59)) == 0
+
+
+def test_chatwoot_resolving_stops_the_next_response_clock(personas):
+    # Chatwoot #10178: the next-response clock kept counting after the conversation was
+    # resolved when the customer had the last word.
+    ticket = open_ticket(personas, at(2026, 11, 26, 10, 0))
+    with time_machine.travel(at(2026, 11, 26, 11, 0), tick=False):
+        services.add_message(actor=personas.agnes, ticket=ticket, text="已修好")
+        services.add_message(actor=personas.alice, ticket=ticket, text="谢谢，再见")
+        services.transition_ticket(actor=personas.agnes, ticket=ticket, to_status="resolved")
+    assert live(ticket, "next_response") is None
+    assert engine.sweep(now=at(2027, 1, 1, 0, 0)).breaches == 0
