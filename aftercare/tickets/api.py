@@ -230,6 +230,8 @@ class TicketListQuery(Schema):
     customer_id: ObjectId | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
+    due_before: dt.datetime | None = None
+    breached: bool | None = None
     q: str | None = None
     ordering: str = "-created_at"
     cursor: str | None = None
@@ -251,6 +253,8 @@ def list_tickets(request: AuthedRequest, query: Query[TicketListQuery]):
         customer_id=query.customer_id,
         created_after=query.created_after,
         created_before=query.created_before,
+        due_before=query.due_before,
+        breached=query.breached,
         q=(query.q or "").strip()[:200] or None,
     )
     if query.ordering not in selectors.ORDERINGS:

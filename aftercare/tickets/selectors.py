@@ -3,13 +3,15 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from aftercare.accounts import policy
 from aftercare.accounts.models import User
 from aftercare.core.errors import ValidationFailed
+from aftercare.sla.engine import LIVE_STATES
+from aftercare.sla.models import SlaClock
 from aftercare.sla.selectors import clocks_prefetch
 
 from .choices import OPEN_STATUS_VALUES
@@ -38,6 +40,8 @@ class TicketFilters:
     customer_id: int | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
+    due_before: dt.datetime | None = None
+    breached: bool | None = None
     q: str | None = None
 
 
@@ -82,6 +86,13 @@ def filter_tickets(queryset: QuerySet, filters: TicketFilters) -> QuerySet:
         queryset = queryset.filter(created_at__gte=filters.created_after)
     if filters.created_before:
         queryset = queryset.filter(created_at__lt=filters.created_before)
+    if filters.due_before:
+        queryset = queryset.filter(due_at__lt=filters.due_before)
+    if filters.breached is not None:
+        late = SlaClock.objects.filter(
+            ticket=OuterRef("pk"), state__in=LIVE_STATES, breached_at__isnull=False
+        )
+        queryset = queryset.filter(Exists(late) if filters.breached else ~Exists(late))
     if filters.q:
         queryset = queryset.filter(search_condition(filters.q))
     return queryset

@@ -216,3 +216,18 @@ def test_ticket_api_shows_sla_and_compliance_report(personas, open_regular, api)
         "sla/compliance", {"start": "2026-11-01T00:00:00+08:00", "end": "2026-12-01T00:00:00+08:00"}
     )
     assert refused.status_code == 403
+
+
+def test_queue_filters_by_due_time_and_breach(personas, open_regular, api):
+    urgent = open_regular(priority="urgent")
+    regular = open_regular()
+    engine.sweep(now=at(2026, 11, 26, 12, 30))
+    lead = api(personas.lena)
+
+    def ids(**params):
+        return [t["id"] for t in lead.get("tickets", params).json()["items"]]
+
+    assert ids(breached=True) == [urgent.pk]
+    assert ids(breached=False) == [regular.pk]
+    assert ids(due_before="2026-11-26T13:00:00+08:00", ordering="due_at") == [urgent.pk]
+    assert ids(open=True, ordering="due_at") == [urgent.pk, regular.pk]
