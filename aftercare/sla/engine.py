@@ -456,6 +456,28 @@ class SweepResult:
     escalations: int = 0
 
 
+_CLOCK_FIELDS = (
+    "id",
+    "ticket_id",
+    "metric",
+    "policy_id",
+    "calendar_id",
+    "target_minutes",
+    "state",
+    "started_at",
+    "due_at",
+    "used_seconds",
+    "running_since",
+    "paused_at",
+    "met_at",
+    "breached_at",
+    "stopped_at",
+    "warnings_fired",
+    "escalation_level",
+    "next_event_at",
+)
+
+
 def _claim(now: dt.datetime, batch: int) -> list[SlaClock]:
     due = SlaClock.objects.filter(next_event_at__lte=now, state=ClockState.RUNNING).order_by(
         "next_event_at"
@@ -463,30 +485,77 @@ def _claim(now: dt.datetime, batch: int) -> list[SlaClock]:
     if connection.features.has_select_for_update_skip_locked:
         # Concurrent sweepers take disjoint batches; a crashed one releases its rows.
         due = due.select_for_update(skip_locked=True, of=("self",))
-    return list(
-        due.select_related("ticket__team", "ticket__assignee", "calendar", "policy")[:batch]
+    # Only what firing needs: the ticket's number, team, priority and assignee.
+    due = due.select_related("ticket__assignee", "calendar", "policy").only(
+        *_CLOCK_FIELDS,
+        "calendar",
+        "policy",
+        "ticket__id",
+        "ticket__number",
+        "ticket__team_id",
+        "ticket__priority",
+        "ticket__assignee_id",
+        "ticket__assignee__id",
+        "ticket__assignee__is_active",
+        "ticket__assignee__email",
     )
+    return list(due[:batch])
 
 
-def _recipients(ticket: Ticket, role: str, level: EscalationLevel | None) -> list[User]:
-    if level is not None and role != EscalationRole.TEAM_LEAD:
-        users = list(level.notify_users.all())
-        return users or list(User.objects.filter(role=Role.ADMIN, is_active=True))
-    leads = []
-    if ticket.team_id:
-        leads = [
-            m.user
-            for m in TeamMembership.objects.filter(
-                team_id=ticket.team_id, is_lead=True
-            ).select_related("user")
-        ]
-    return leads or list(User.objects.filter(role=Role.ADMIN, is_active=True))
+class _Recipients:
+    """Who hears about a clock, looked up once per sweep rather than once per clock."""
+
+    def __init__(self) -> None:
+        self._admins: list[User] | None = None
+        self._leads: dict[int, list[User]] | None = None
+
+    def admins(self) -> list[User]:
+        if self._admins is None:
+            self._admins = list(User.objects.filter(role=Role.ADMIN, is_active=True))
+        return self._admins
+
+    def leads(self, team_id: int | None) -> list[User]:
+        if self._leads is None:
+            self._leads = {}
+            for membership in TeamMembership.objects.filter(
+                is_lead=True, user__is_active=True
+            ).select_related("user"):
+                self._leads.setdefault(membership.team_id, []).append(membership.user)
+        return self._leads.get(team_id or 0, [])
+
+    def for_level(self, ticket: Ticket, role: str, level: EscalationLevel | None) -> list[User]:
+        if level is not None and role != EscalationRole.TEAM_LEAD:
+            return list(level.notify_users.all()) or self.admins()
+        return self.leads(ticket.team_id) or self.admins()
+
+
+def _save_progress(clocks: list[SlaClock]) -> None:
+    """Write the fired counts and next instants of a batch in one statement."""
+    columns = ("warnings_fired", "breached_at", "escalation_level", "next_event_at", "due_at")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE sla_slaclock AS c SET warnings_fired = v.w, breached_at = v.b,"
+                " escalation_level = v.e, next_event_at = v.n, due_at = v.d"
+                " FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[], %s::int[],"
+                " %s::timestamptz[], %s::timestamptz[]) AS v(id, w, b, e, n, d)"
+                " WHERE c.id = v.id",
+                [[c.pk for c in clocks]] + [[getattr(c, f) for c in clocks] for f in columns],
+            )
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE sla_slaclock SET warnings_fired = %s, breached_at = %s,"
+            " escalation_level = %s, next_event_at = %s, due_at = %s WHERE id = %s",
+            [[getattr(c, f) for f in columns] + [c.pk] for c in clocks],
+        )
 
 
 def sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
     """Fire every warning, breach and escalation that is due, each exactly once."""
     result = SweepResult()
     levels = _levels()
+    recipients = _Recipients()
     while True:
         with transaction.atomic():
             moment = now or timezone.now()
@@ -497,12 +566,8 @@ def sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
             events: list[TicketEvent] = []
             outbox: list[Message] = []
             for clock in clocks:
-                _fire_due(clock, moment, levels, events, outbox, result)
-            SlaClock.objects.bulk_update(
-                clocks,
-                ["warnings_fired", "breached_at", "escalation_level", "next_event_at", "due_at"],
-                batch_size=500,
-            )
+                _fire_due(clock, moment, levels, events, outbox, result, recipients)
+            _save_progress(clocks)
             TicketEvent.objects.bulk_create(events, batch_size=1000)
             notify_many(outbox)
         if len(clocks) < batch:
@@ -510,7 +575,13 @@ def sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
 
 
 def _fire_due(
-    clock: SlaClock, now: dt.datetime, levels, events, outbox, result: SweepResult
+    clock: SlaClock,
+    now: dt.datetime,
+    levels,
+    events,
+    outbox,
+    result: SweepResult,
+    recipients: _Recipients,
 ) -> None:
     """Advance one clock past every event due by `now`, recording each."""
     ticket = clock.ticket
@@ -533,14 +604,14 @@ def _fire_due(
                     at,
                 )
             )
-            recipients = (
+            people = (
                 [ticket.assignee]
                 if ticket.assignee
-                else _recipients(ticket, EscalationRole.TEAM_LEAD, None)
+                else recipients.for_level(ticket, EscalationRole.TEAM_LEAD, None)
             )
             outbox.append(
                 Message(
-                    users=recipients,
+                    users=people,
                     kind="sla_warning",
                     ticket=ticket,
                     title=_("[%(number)s] %(metric)s 已用去 %(percent)d%%，截止 %(due)s")
@@ -558,15 +629,17 @@ def _fire_due(
             clock.breached_at = at
             result.breaches += 1
             events.append(_event(ticket, EventKind.SLA_BREACHED, {"metric": clock.metric}, at))
-        else:
+        elif clock.escalation_level < len(levels):
             level = levels[clock.escalation_level]
             clock.escalation_level += 1
             result.escalations += 1
-            _escalate(clock, ticket, level, at, events, outbox)
+            _escalate(clock, ticket, level, at, events, outbox, recipients)
         schedule(clock, levels)
 
 
-def _escalate(clock, ticket: Ticket, level: EscalationLevel, at, events, outbox) -> None:
+def _escalate(
+    clock, ticket: Ticket, level: EscalationLevel, at, events, outbox, recipients: _Recipients
+) -> None:
     data: dict = {"metric": clock.metric, "level": level.level, "notify": level.notify_role}
     changes: dict[str, object] = {}
     if level.raise_priority_to and _rank(level.raise_priority_to) > _rank(ticket.priority):
@@ -580,7 +653,7 @@ def _escalate(clock, ticket: Ticket, level: EscalationLevel, at, events, outbox)
     events.append(_event(ticket, EventKind.SLA_ESCALATED, data, at))
     outbox.append(
         Message(
-            users=_recipients(ticket, level.notify_role, level),
+            users=recipients.for_level(ticket, level.notify_role, level),
             kind="sla_escalation",
             ticket=ticket,
             title=_("[%(number)s] %(metric)s 已超时，升级 L%(level)d")

@@ -231,3 +231,16 @@ def test_queue_filters_by_due_time_and_breach(personas, open_regular, api):
     assert ids(breached=False) == [regular.pk]
     assert ids(due_before="2026-11-26T13:00:00+08:00", ordering="due_at") == [urgent.pk]
     assert ids(open=True, ordering="due_at") == [urgent.pk, regular.pk]
+
+
+def test_deleted_escalation_level_does_not_block_the_sweeper(personas, open_regular):
+    from aftercare.sla.models import EscalationLevel
+
+    ticket = open_regular(priority="urgent")
+    engine.sweep(now=at(2026, 11, 26, 14, 30))  # breach, L1 at 12:00, L2 at 14:00
+    assert clock(ticket, "first_response").escalation_level == 2
+    EscalationLevel.objects.filter(level=3).delete()
+    engine.forget_rules()
+    result = engine.sweep(now=at(2026, 11, 27, 12, 0))
+    first = clock(ticket, "first_response")
+    assert (result.escalations, first.escalation_level, first.next_event_at) == (0, 2, None)

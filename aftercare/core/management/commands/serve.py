@@ -18,7 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2)
 
     def handle(self, *args, addrport: str, workers: int, **options):
-        consumer = HUEY.create_consumer(workers=workers, worker_type="thread", periodic=True)
+        # Locks left by a process that was killed mid-task are cleared at start.
+        consumer = HUEY.create_consumer(
+            workers=workers, worker_type="thread", periodic=True, flush_locks=True
+        )
         consumer.start()
         # The consumer installs its own SIGINT/SIGTERM handlers; give them back to the web
         # server so Ctrl-C stops the whole process (worker threads are daemons).
