@@ -6,16 +6,16 @@ import time
 
 from django.conf import settings
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from . import engine
 
 SWEEP_INTERVAL = getattr(settings, "AFTERCARE_SLA_SWEEP_SECONDS", 10)
 
 
+# No task lock: sweeps running side by side claim disjoint clocks (see engine.sweep), so a
+# worker killed mid-sweep cannot leave a lock behind that stops sweeping.
 @db_periodic_task(crontab(minute="*"))
-# The lock expires on its own, so a worker killed mid-sweep does not stop sweeping for good.
-@lock_task("sla-sweep", ttl=90)
 def sweep_sla_clocks() -> int:
     fired = 0
     started = time.monotonic()
