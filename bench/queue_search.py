@@ -29,6 +29,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -280,10 +281,16 @@ def measure(target: str, args) -> dict:
         params = {**queue, "cursor": page["next_cursor"]}
     first_page: list[float] = []
     cursor_pages: list[float] = []
+    # Page 1 and a cursor page in random order each round, so that periodic pauses (Python's
+    # garbage collector runs every so many allocations) do not keep falling on one series.
+    shuffle = random.Random(7)
     for i in range(args.requests):
-        first_page.append(timed_get(agent, queue)[0])
+        rounds = [(first_page, queue)]
         if cursors:
-            cursor_pages.append(timed_get(agent, {**queue, "cursor": cursors[i % len(cursors)]})[0])
+            rounds.append((cursor_pages, {**queue, "cursor": cursors[i % len(cursors)]}))
+        shuffle.shuffle(rounds)
+        for series, params in rounds:
+            series.append(timed_get(agent, params)[0])
     page1_queries, page1_sql = count_queries(agent, queue)
     cursor_queries, cursor_sql = (
         count_queries(agent, {**queue, "cursor": cursors[-1]}) if cursors else (0, [])
@@ -395,6 +402,13 @@ def markdown(doc: dict) -> str:
                 cells.append(f"{rows} | {fmt(s['p50_ms'])} / {fmt(s['p95_ms'])}")
             lines.append(f"| `{row['q']}` | " + " | ".join(cells) + " |")
     notes = [
+        f"{name}: {fmt(t['tickets'])} tickets generated in {t['build']['generate_seconds']} s "
+        f"({fmt(t['build']['generate_rate'])} tickets/s)"
+        + (" (an earlier run)" if t["build"].get("built_earlier") else "")
+        for name, t in measured
+        if "generate_seconds" in t["build"]
+    ]
+    notes += [
         f"note: during {name}, processes outside the benchmark used "
         f"{t['cpu']['foreign_cores']:.2f} cores; its figures are depressed"
         for name, t in measured
@@ -408,12 +422,16 @@ def markdown(doc: dict) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def run_target(target: str, args) -> dict:
+def run_target(target: str, args, previous: dict) -> dict:
     have = existing_tickets(target, args)
     if args.reuse and have is not None and have >= args.tickets:
         print(f"[{target}] reusing {have:,} tickets", flush=True)
         manage(target, args, "migrate", "--noinput", "-v0")
+        # Keep the generation figures of the run that built this database.
+        earlier = previous.get("targets", {}).get(target, {}).get("build", {})
         build_info: dict = {"built": False}
+        if earlier.get("built") or earlier.get("built_earlier"):
+            build_info = {**earlier, "built": False, "built_earlier": True}
     else:
         build_info = build(target, args)
     analyze(target, args)
@@ -531,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(targets) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    output = Path(args.output)
+    previous = json.loads(output.read_text()) if output.exists() else {}
     machine = machine_info()
     machine["sqlite_version"] = sqlite3.sqlite_version
     doc: dict[str, Any] = {
@@ -549,11 +569,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for target in targets:
         try:
-            doc["targets"][target] = run_target(target, args)
+            doc["targets"][target] = run_target(target, args, previous)
         except Exception as exc:  # report the other target anyway
             print(f"[{target}] FAILED: {exc}", file=sys.stderr, flush=True)
             doc["targets"][target] = {"status": "failed", "reason": str(exc)[-2000:]}
-    output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
     m = doc["machine"]
