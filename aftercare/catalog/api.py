@@ -11,7 +11,8 @@ from aftercare.core.schemas import ObjectId
 from aftercare.customers.models import Customer
 
 from . import services
-from .models import Product, ProductLine, ProductUnit, SalesChannel
+from .models import Product, ProductLine, SalesChannel
+from .selectors import get_visible_unit
 from .warranty import evaluate_warranty
 
 router = Router(tags=["catalog"])
@@ -156,15 +157,6 @@ def _unit_queryset(user):
     return policy.visible_units(user).select_related("product")
 
 
-def _unit(user, serial: str) -> ProductUnit:
-    unit = _unit_queryset(user).filter(serial=serial.strip().upper()).first()
-    if unit is None:
-        raise NotFound(
-            _("序列号不存在：%(serial)s") % {"serial": serial[:64]}, code="unit_not_found"
-        )
-    return unit
-
-
 @router.get("/units", response=UnitPage, summary="Product units")
 def list_units(request: AuthedRequest, query: Query[UnitListQuery]):
     units = _unit_queryset(request.user).order_by("id")
@@ -219,7 +211,7 @@ def register_unit(request: AuthedRequest, payload: UnitIn):
 
 @router.get("/units/{serial}", response=UnitOut, summary="Read a unit by serial")
 def get_unit(request: AuthedRequest, serial: str):
-    return _unit(request.user, serial)
+    return get_visible_unit(request.user, serial)
 
 
 @router.get(
@@ -228,7 +220,7 @@ def get_unit(request: AuthedRequest, serial: str):
     summary="三包 status of a unit: return, exchange and repair periods",
 )
 def get_warranty(request: AuthedRequest, serial: str, on: dt.date | None = None):
-    unit = _unit(request.user, serial)
+    unit = get_visible_unit(request.user, serial)
     evaluation = evaluate_warranty(
         purchase_date=unit.purchase_date,
         policy=unit.product.warranty_policy,

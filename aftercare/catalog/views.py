@@ -3,9 +3,10 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from aftercare.accounts import policy
+from aftercare.core.errors import NotFound
 from aftercare.core.http import AuthedRequest
 
+from .selectors import get_visible_unit
 from .warranty import evaluate_warranty
 
 
@@ -14,12 +15,10 @@ def warranty_lookup(request: AuthedRequest) -> HttpResponse:
     serial = (request.GET.get("serial") or "").strip().upper()[:64]
     unit = evaluation = None
     if serial:
-        unit = (
-            policy.visible_units(request.user)
-            .select_related("product")
-            .filter(serial=serial)
-            .first()
-        )
+        try:
+            unit = get_visible_unit(request.user, serial)
+        except NotFound:
+            unit = None
         if unit is not None:
             evaluation = evaluate_warranty(
                 purchase_date=unit.purchase_date,

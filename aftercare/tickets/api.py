@@ -12,7 +12,7 @@ from ninja.files import UploadedFile
 
 from aftercare.accounts import policy
 from aftercare.accounts.models import Team, User
-from aftercare.catalog.models import ProductUnit
+from aftercare.catalog.selectors import get_visible_unit
 from aftercare.core.api_support import (
     decode_cursor,
     encode_cursor,
@@ -125,15 +125,6 @@ def _ticket_detail(ticket_id: int, user: User) -> dict:
     return out
 
 
-def _unit_by_serial(user: User, serial: str) -> ProductUnit:
-    unit = policy.visible_units(user).filter(serial=serial.strip().upper()).first()
-    if unit is None:
-        raise NotFound(
-            _("序列号不存在：%(serial)s") % {"serial": serial[:64]}, code="unit_not_found"
-        )
-    return unit
-
-
 def _team(team_id: int | None) -> Team | None:
     if team_id is None:
         return None
@@ -188,7 +179,7 @@ def create_ticket(
     raced = False
     with transaction.atomic():
         customer, contact = _resolve_customer(user, payload)
-        unit = _unit_by_serial(user, payload.serial) if payload.serial else None
+        unit = get_visible_unit(user, payload.serial) if payload.serial else None
         ticket = services.open_ticket(
             actor=user,
             kind=payload.kind,
@@ -298,7 +289,7 @@ def update_ticket(request: AuthedRequest, ticket_id: int, payload: TicketPatch):
         elif key == "contact_id":
             changes["contact"] = None if value is None else _contact_of(ticket.customer, value)
         elif key == "serial":
-            changes["product_unit"] = None if value is None else _unit_by_serial(user, value)
+            changes["product_unit"] = None if value is None else get_visible_unit(user, value)
         elif value is None and key in ("subject", "kind", "priority", "tags", "custom_fields"):
             raise ValidationFailed(_("%(field)s 不能为空") % {"field": key}, code="field_required")
         else:
