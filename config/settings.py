@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "aftercare.tickets",
     "aftercare.sla",
     "aftercare.collab",
+    "aftercare.intake",
+    "aftercare.assist",
     "aftercare.demo",
 ]
 
