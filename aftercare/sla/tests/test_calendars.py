@@ -5,25 +5,21 @@ the sla_calc command."""
 import copy
 import datetime as dt
 import json
-import os
 from io import StringIO
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from aftercare.core.errors import ValidationFailed
+from aftercare.core.shared_data import shared_data_dir
 from aftercare.sla.calendars import clock_for
 from aftercare.sla.models import BusinessCalendar, PublicHoliday
 from aftercare.sla.services import import_holiday_notice, set_calendar_exception
 
 pytestmark = pytest.mark.django_db
 SH = ZoneInfo("Asia/Shanghai")
-SHARED = Path(
-    os.environ.get("AFTERCARE_SHARED_DATA", Path(__file__).resolve().parents[4] / "shared" / "data")
-)
-HOLIDAYS_CN = SHARED / "holidays-cn"
+HOLIDAYS_CN = shared_data_dir() / "holidays-cn"
 
 
 def notices() -> list[dict]:
