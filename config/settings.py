@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "aftercare.collab",
     "aftercare.intake",
     "aftercare.assist",
+    "aftercare.kb",
     "aftercare.demo",
 ]
 
