@@ -54,3 +54,33 @@ def authenticate_token(raw: str) -> User | None:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+def customer_user_for(contact) -> User:
+    """The sign-in that speaks for a CRM contact on a channel (e.g. the sender of an email).
+
+    Created on first use without a usable password; the person can claim it later through a
+    password reset to the same email address or mobile number.
+    """
+    from aftercare.accounts.choices import Role
+
+    own = User.objects.filter(role=Role.CUSTOMER, customer_id=contact.customer_id, is_active=True)
+    for field, value in (("email__iexact", contact.email), ("mobile", contact.mobile)):
+        existing = own.filter(**{field: value}).order_by("pk").first() if value else None
+        if existing:
+            return existing
+    username = f"contact-{contact.pk}"
+    user, created = User.objects.get_or_create(
+        username=username,
+        defaults={
+            "role": Role.CUSTOMER,
+            "customer_id": contact.customer_id,
+            "display_name": contact.name[:100],
+            "email": contact.email or "",
+            "mobile": contact.mobile or "",
+        },
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

@@ -30,6 +30,9 @@ ALLOWED_TYPES: dict[str, str] = {
     "mov": "video/quicktime",
     "zip": "application/zip",
     "eml": "message/rfc822",
+    # Kept from mail as they came: calendar invitations and Outlook's TNEF container.
+    "ics": "text/calendar",
+    "dat": "application/ms-tnef",
 }
 # Names that hide an executable or active content behind a harmless final extension.
 DANGEROUS_EXTENSIONS = frozenset(
@@ -87,9 +90,12 @@ class CheckedUpload:
     sha256: str
 
 
-def check_upload(name: str, stream: IO[bytes] | Any, size: int) -> CheckedUpload:
-    """Raise ValidationFailed/PayloadTooLarge unless the upload may be stored."""
-    limit = rule("ATTACHMENT_MAX_BYTES")
+def check_upload(
+    name: str, stream: IO[bytes] | Any, size: int, *, limit: int | None = None
+) -> CheckedUpload:
+    """Raise ValidationFailed/PayloadTooLarge unless the upload may be stored. `limit` is the
+    channel's size limit (mail has its own); the upload rule's otherwise."""
+    limit = limit or rule("ATTACHMENT_MAX_BYTES")
     if size > limit:
         raise PayloadTooLarge(
             _("附件超过大小上限 %(limit)d MB") % {"limit": limit // (1024 * 1024)},

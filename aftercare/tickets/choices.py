@@ -76,6 +76,8 @@ class EventKind(models.TextChoices):
     FOLLOWER_ADDED = "follower_added", _("添加关注")
     FOLLOWER_REMOVED = "follower_removed", _("取消关注")
     ACKNOWLEDGED = "acknowledged", _("已发送受理通知")
+    EMAIL_BOUNCED = "email_bounced", _("邮件退信")
+    EMAIL_SUPPRESSED = "email_suppressed", _("自动邮件已抑制")
     SLA_APPLIED = "sla_applied", _("SLA 目标")
     SLA_MET = "sla_met", _("SLA 达成")
     SLA_WARNING = "sla_warning", _("SLA 预警")

@@ -139,7 +139,10 @@ def open_ticket(
     tags: list[str] | None = None,
     custom_fields: dict | None = None,
     created_at: dt.datetime | None = None,
+    acknowledge: bool = True,
 ) -> Ticket:
+    """Open a ticket with its SLA clocks; the customer gets an acknowledgement unless told
+    otherwise (never for automatic mail, which must not be answered automatically)."""
     _check_refs(
         customer=customer, contact=contact, product_unit=product_unit, assignee=assignee, team=team
     )
@@ -188,7 +191,8 @@ def open_ticket(
     TicketSearchDocument.objects.create(
         ticket=ticket, tokens=" ".join(document_tokens(*_search_texts(ticket)))
     )
-    transaction.on_commit(lambda: tasks.send_acknowledgement(ticket.pk))
+    if acknowledge:
+        transaction.on_commit(lambda: tasks.send_acknowledgement(ticket.pk))
     return ticket
 
 
@@ -382,8 +386,8 @@ class _StagedFiles:
         return attachment
 
 
-def _check_uploads(uploads: list[UploadedFile]) -> list:
-    return [check_upload(u.name or "", u, u.size or 0) for u in uploads]
+def _check_uploads(uploads: list[UploadedFile], limit: int | None = None) -> list:
+    return [check_upload(u.name or "", u, u.size or 0, limit=limit) for u in uploads]
 
 
 @transaction.atomic
@@ -397,6 +401,7 @@ def add_message(
     channel: str = "api",
     is_automatic: bool = False,
     attachments: list[UploadedFile] | None = None,
+    attachment_max_bytes: int | None = None,
 ) -> Message:
     """Append a reply or internal note.
 
@@ -418,7 +423,7 @@ def add_message(
         raise ValidationFailed(_("客户不能添加内部备注"), code="internal_note_refused")
     if from_customer and ticket.status == Status.CLOSED:
         raise Conflict(_("工单已关闭，请提交新的服务请求"), code="ticket_closed")
-    checked_uploads = _check_uploads(attachments or [])
+    checked_uploads = _check_uploads(attachments or [], attachment_max_bytes)
     now = timezone.now()
     with _StagedFiles() as staged:
         message = _write_message(
@@ -512,12 +517,17 @@ def _write_message(
 
 @transaction.atomic
 def add_attachment(
-    *, actor: User | None, ticket: Ticket, upload: UploadedFile, is_internal: bool = False
+    *,
+    actor: User | None,
+    ticket: Ticket,
+    upload: UploadedFile,
+    is_internal: bool = False,
+    attachment_max_bytes: int | None = None,
 ) -> Attachment:
     ticket = _locked(ticket)
     if ticket.merged_into_id:
         raise Conflict(_("工单已合并，不能再修改"), code="ticket_merged")
-    (checked,) = _check_uploads([upload])
+    (checked,) = _check_uploads([upload], attachment_max_bytes)
     with _StagedFiles() as staged:
         attachment = staged.store(
             actor=actor,

@@ -2,7 +2,6 @@
 its work with a conditional update before sending anything."""
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -13,6 +12,8 @@ from .choices import EventKind
 
 @db_task(retries=3, retry_delay=30)
 def send_acknowledgement(ticket_id: int) -> bool:
+    from aftercare.intake.outbox import queue_email
+
     from .models import Ticket, TicketEvent
 
     with transaction.atomic():
@@ -30,22 +31,26 @@ def send_acknowledgement(ticket_id: int) -> bool:
         )
         if recipient:
             with translation.override(settings.LANGUAGE_CODE):
-                send_mail(
+                queue_email(
+                    ticket=ticket,
+                    to=[recipient],
                     subject=_("[%(number)s] 我们已收到您的服务请求：%(subject)s")
                     % {"number": ticket.number, "subject": ticket.subject},
-                    message=_(
+                    body_text=_(
                         "您好，%(name)s：\n\n我们已收到您的服务请求，工单号 %(number)s。"
                         "服务人员会尽快与您联系。回复本邮件即可补充信息。\n\n售后服务中心"
                     )
                     % {"name": ticket.customer.name, "number": ticket.number},
-                    from_email=None,
-                    recipient_list=[recipient],
+                    purpose="acknowledgement",
+                    is_automatic=True,
                 )
     return True
 
 
 @db_task(retries=3, retry_delay=30)
 def notify_customer_of_reply(message_id: int) -> bool:
+    from aftercare.intake.outbox import queue_email
+
     from .models import Message
 
     with transaction.atomic():
@@ -54,15 +59,18 @@ def notify_customer_of_reply(message_id: int) -> bool:
         )
         if not claimed:
             return False
-        message = Message.objects.select_related("ticket__contact").get(pk=message_id)
+        message = Message.objects.select_related("ticket__contact", "author").get(pk=message_id)
         contact = message.ticket.contact
         if contact and contact.email:
             with translation.override(settings.LANGUAGE_CODE):
-                send_mail(
+                queue_email(
+                    ticket=message.ticket,
+                    to=[contact.email],
                     subject=_("[%(number)s] 您的服务请求有新回复")
                     % {"number": message.ticket.number},
-                    message=message.body_text,
-                    from_email=None,
-                    recipient_list=[contact.email],
+                    body_text=message.body_text,
+                    purpose="reply",
+                    is_automatic=False,
+                    created_by=message.author,
                 )
     return True

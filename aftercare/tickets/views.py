@@ -91,7 +91,9 @@ def ticket_list(request: AuthedRequest) -> HttpResponse:
 def ticket_detail(request: AuthedRequest, ticket_id: int) -> HttpResponse:
     user = request.user
     ticket = _visible_or_404(request, ticket_id)
-    conversation = ticket.messages.select_related("author").prefetch_related("attachments")
+    conversation = ticket.messages.select_related("author", "inbound_email").prefetch_related(
+        "attachments"
+    )
     if not policy.can_see_internal(user):
         conversation = conversation.filter(visibility=MessageVisibility.PUBLIC)
     warranty = None

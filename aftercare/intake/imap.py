@@ -1,0 +1,163 @@
+"""Fetching a mailbox over IMAP.
+
+A message is marked (\\Seen plus our own keyword) or moved to the archive folder only after the
+transaction that stored it has committed, so a crash between fetch and store means the message
+is fetched again next time — and Message-ID de-duplication makes that harmless.
+"""
+
+import imaplib
+import logging
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from .choices import InboundSource, MailSecurity
+from .models import Mailbox
+from .services import IntakeResult, receive_email
+
+log = logging.getLogger(__name__)
+
+# Our keyword on messages we have taken; other clients on the same mailbox keep working.
+PROCESSED_KEYWORD = "AfterCareProcessed"
+FETCH_BATCH = 50
+TIMEOUT_SECONDS = 60
+
+
+class MailboxUnreachable(Exception):
+    pass
+
+
+@dataclass
+class PollReport:
+    mailbox: str
+    fetched: int = 0
+    results: list[IntakeResult] = field(default_factory=list)
+    error: str = ""
+
+
+@contextmanager
+def connect(mailbox: Mailbox) -> Iterator[imaplib.IMAP4]:
+    try:
+        client: imaplib.IMAP4
+        if mailbox.imap_security == MailSecurity.SSL:
+            client = imaplib.IMAP4_SSL(
+                mailbox.imap_host,
+                mailbox.imap_port,
+                ssl_context=ssl.create_default_context(),
+                timeout=TIMEOUT_SECONDS,
+            )
+        else:
+            client = imaplib.IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=TIMEOUT_SECONDS)
+            if mailbox.imap_security == MailSecurity.STARTTLS:
+                client.starttls(ssl_context=ssl.create_default_context())
+        client.login(mailbox.imap_username, mailbox.imap_password)
+    except (TimeoutError, OSError, imaplib.IMAP4.error) as exc:
+        raise MailboxUnreachable(f"{type(exc).__name__}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        with suppress(OSError, imaplib.IMAP4.error):
+            client.logout()
+
+
+def _check(response: tuple[str, list], what: str) -> list:
+    status, data = response
+    if status != "OK":
+        raise MailboxUnreachable(f"{what}: {status} {data!r}")
+    return data
+
+
+def _unprocessed_uids(client: imaplib.IMAP4) -> list[str]:
+    data = _check(client.uid("SEARCH", "UNKEYWORD", PROCESSED_KEYWORD), "SEARCH")
+    return data[0].decode().split() if data and data[0] else []
+
+
+def _fetch(client: imaplib.IMAP4, uid: str) -> bytes | None:
+    data = _check(client.uid("FETCH", uid, "(BODY.PEEK[])"), "FETCH")
+    for part in data:
+        if isinstance(part, tuple) and len(part) == 2:
+            return bytes(part[1])
+    return None
+
+
+def _mark_done(client: imaplib.IMAP4, mailbox: Mailbox, uid: str) -> None:
+    _check(client.uid("STORE", uid, "+FLAGS", f"(\\Seen {PROCESSED_KEYWORD})"), "STORE")
+    if mailbox.imap_archive_folder:
+        if b"MOVE" in _capabilities(client):
+            _check(client.uid("MOVE", uid, mailbox.imap_archive_folder), "MOVE")
+        else:
+            _check(client.uid("COPY", uid, mailbox.imap_archive_folder), "COPY")
+            _check(client.uid("STORE", uid, "+FLAGS", "(\\Deleted)"), "STORE")
+            client.expunge()
+
+
+def _capabilities(client: imaplib.IMAP4) -> set[bytes]:
+    """What the server offers once signed in (it may offer more than before)."""
+    status, data = client.capability()
+    words = data[0].split() if status == "OK" and data and data[0] else []
+    return {w.upper() for w in words}
+
+
+def poll_mailbox(mailbox: Mailbox, *, limit: int = FETCH_BATCH) -> PollReport:
+    """Fetch up to `limit` messages not yet taken, run each through the pipeline, then mark it.
+
+    receive_email commits each message on its own, so marking after it returns is marking
+    after commit."""
+    report = PollReport(mailbox=mailbox.name)
+    try:
+        with connect(mailbox) as client:
+            _check(client.select(f'"{mailbox.imap_folder}"'), "SELECT")
+            for uid in _unprocessed_uids(client)[:limit]:
+                raw = _fetch(client, uid)
+                if raw is None:
+                    continue
+                report.fetched += 1
+                report.results.append(
+                    receive_email(source=raw, via=InboundSource.IMAP, mailbox=mailbox)
+                )
+                _mark_done(client, mailbox, uid)
+    except MailboxUnreachable as exc:
+        report.error = str(exc)
+        log.warning("mailbox %s: %s", mailbox.name, exc)
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        last_polled_at=timezone.now(), last_error=report.error
+    )
+    return report
+
+
+def wait_for_new_mail(mailbox: Mailbox, *, seconds: int = 300) -> bool:
+    """IMAP IDLE (RFC 2177) where the server offers it: block until the server says a message
+    arrived or `seconds` pass. Returns True when new mail is there; False on timeout or when
+    the server cannot IDLE (the caller then polls on its schedule)."""
+    with connect(mailbox) as client:
+        if b"IDLE" not in _capabilities(client):
+            return False
+        _check(client.select(f'"{mailbox.imap_folder}"'), "SELECT")
+        tag = client._new_tag()  # type: ignore[attr-defined]
+        client.send(tag + b" IDLE\r\n")
+        if not client.readline().startswith(b"+"):
+            return False
+        client.sock.settimeout(seconds)
+        arrived = False
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                line = client.readline()
+                if not line:
+                    break
+                if line.startswith(b"*") and (b"EXISTS" in line or b"RECENT" in line):
+                    arrived = True
+                    break
+        except (TimeoutError, OSError):
+            pass
+        client.sock.settimeout(TIMEOUT_SECONDS)
+        client.send(b"DONE\r\n")
+        while True:
+            line = client.readline()
+            if not line or line.startswith(tag):
+                break
+        return arrived
