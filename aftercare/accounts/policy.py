@@ -289,3 +289,89 @@ def check_reply_template_use(user, ticket) -> None:
     check_kb_staff(user)
     if not can_work_ticket(user, ticket):
         raise Forbidden()
+
+
+# --- knowledge base ---------------------------------------------------------------------------
+# Everyone who works tickets may write articles: whoever found the answer to a new fault is
+# the one to write it down. What customers are told, and what every agent will then repeat, is
+# decided by team leads and admins: only they publish, send back, archive and restore, and
+# only they may turn a live article public. QC inspectors and analysts read everything and
+# write nothing. Categories and synonyms shape everyone's navigation and search: admins only.
+KB_AUTHORS = frozenset(
+    {
+        Role.AGENT,
+        Role.SUPPORT_ENGINEER,
+        Role.FIELD_TECHNICIAN,
+        Role.LOGISTICS,
+        Role.DEPARTMENT_MEMBER,
+        Role.TEAM_LEAD,
+        Role.ADMIN,
+    }
+)
+KB_REVIEWERS = frozenset({Role.TEAM_LEAD, Role.ADMIN})
+
+
+def is_kb_staff(user) -> bool:
+    """Signed-in service staff: they read internal articles and drafts."""
+    return bool(user.is_authenticated and user.is_active and not user.is_customer)
+
+
+def visible_articles(user, queryset: QuerySet | None = None) -> QuerySet:
+    """Staff see every article; customers and anonymous visitors only live public ones."""
+    from aftercare.kb.choices import Audience
+    from aftercare.kb.models import Article
+    from aftercare.kb.search import live_article_condition
+
+    qs = queryset if queryset is not None else Article.objects.all()
+    if is_kb_staff(user):
+        return qs
+    return qs.filter(live_article_condition(), audience=Audience.PUBLIC)
+
+
+def get_visible_article(user, article_id: int, queryset: QuerySet | None = None):
+    article = visible_articles(user, queryset).filter(pk=article_id).first()
+    if article is None:
+        raise NotFound(_("文章不存在"), code="article_not_found")
+    return article
+
+
+def check_kb_staff(user) -> None:
+    """Drafts, history, feedback comments and reply-template tools are for staff."""
+    if not is_kb_staff(user):
+        raise Forbidden()
+
+
+def check_article_write(user) -> None:
+    """Create an article, save a new version, attach a file."""
+    check_kb_staff(user)
+    if user.role not in KB_AUTHORS:
+        raise Forbidden()
+
+
+def check_article_settings(user, article, fields: set[str]) -> None:
+    check_article_write(user)
+    if article.is_live and "audience" in fields and user.role not in KB_REVIEWERS:
+        raise Forbidden(
+            _("只有主管或管理员可以更改已发布文章的可见范围"), code="review_required"
+        )
+
+
+def check_article_review(user) -> None:
+    """Publish, send back for changes, archive, restore."""
+    check_kb_staff(user)
+    if user.role not in KB_REVIEWERS:
+        raise Forbidden(_("只有主管或管理员可以审核和发布文章"), code="review_required")
+
+
+def check_kb_config(user) -> None:
+    """Categories and synonym groups."""
+    check_kb_staff(user)
+    if user.role != Role.ADMIN:
+        raise Forbidden()
+
+
+def check_reply_template_use(user, ticket) -> None:
+    """Fill a reply template with a ticket's data to put it in a reply to that ticket."""
+    check_kb_staff(user)
+    if not can_work_ticket(user, ticket):
+        raise Forbidden()
