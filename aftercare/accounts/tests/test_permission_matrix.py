@@ -189,6 +189,18 @@ def _unit(w, which):
     return w.p.alice_unit if which == "own" else w.p.bob_unit
 
 
+def _quarantined(world):
+    """A mail waiting in the quarantine (made before the snapshot, by the body function)."""
+    if not hasattr(world, "quarantined"):
+        from aftercare.intake.services import receive_email
+
+        result = receive_email(source=b"no headers, not a mail", via="import")
+        world.quarantined = apps.get_model("intake", "InboundEmail").objects.get(
+            pk=result.inbound_id
+        )
+    return world.quarantined
+
+
 # name, method, path(world, which), body(world, which), expected(role, which)
 ENDPOINTS = [
     ("ticket.read", "get", lambda w, o: f"tickets/{_t(w, o).pk}", None, ticket_read),
@@ -324,6 +336,35 @@ ENDPOINTS = [
         lambda w, o: "sla/compliance?start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z",
         None,
         staff_only,
+    ),
+    ("intake.quarantine", "get", lambda w, o: "intake/quarantine", None, admin_only(200)),
+    (
+        "intake.email",
+        "post",
+        lambda w, o: "intake/email",
+        lambda w, o: {"not": "a mail"},
+        admin_only(200),
+    ),
+    (
+        "intake.reprocess",
+        "post",
+        lambda w, o: f"intake/quarantine/{_quarantined(w).pk}/reprocess",
+        lambda w, o: _quarantined(w) and {},
+        admin_only(200),
+    ),
+    (
+        "intake.discard",
+        "post",
+        lambda w, o: f"intake/quarantine/{_quarantined(w).pk}/discard",
+        lambda w, o: _quarantined(w) and {},
+        admin_only(200),
+    ),
+    (
+        "intake.raw",
+        "get",
+        lambda w, o: f"intake/inbound/{_quarantined(w).pk}/raw",
+        None,
+        admin_only(200),
     ),
     ("me", "get", lambda w, o: "users/me", None, anyone(200)),
     ("tokens", "get", lambda w, o: "tokens", None, anyone(200)),
