@@ -20,6 +20,7 @@ from aftercare.tickets.models import CustomFieldDefinition, Ticket
 
 from . import content
 from .generator import generate_tickets
+from .mail import seed_demo_mail
 
 DEMO_PASSWORD = "aftercare-demo"
 TEAMS = [
@@ -216,6 +217,7 @@ def seed_demo(*, tickets: int = 2000, seed: int = 2026, progress=None) -> SeedRe
     if tickets and not Ticket.objects.exists():
         created = generate_tickets(tickets, seed=seed, days=90, progress=progress)
         start_demo_clocks()
+    seed_demo_mail()
     sign_ins = [(u, str(r.label)) for u, _, r, _, _ in USERS]
     sign_ins.append(("customer", str(Role.CUSTOMER.label)))
     return SeedResult(created, sign_ins)

@@ -41,6 +41,7 @@ from . import outbox
 from .choices import InboundStatus
 from .mime import MailParseError, ParsedAttachment, ParsedMail, is_automatic, parse_message
 from .models import InboundEmail, Mailbox, MailThreadId
+from .replies import strip_reply
 
 log = logging.getLogger(__name__)
 
@@ -491,8 +492,6 @@ def _append(
     this sender (closed, or past its reopen window), so a new linked ticket is opened."""
     inbound.participants = _participants(parsed)
     uploads, refused = _uploads(parsed)
-    from .replies import strip_reply
-
     text = strip_reply(parsed.text, html=parsed.html, sender=parsed.from_email).strip()
     text = (text or parsed.text.strip() or _("（无正文）")) + _refused_note(refused)
     if automatic or staff is not None:
