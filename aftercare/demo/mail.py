@@ -1,7 +1,8 @@
 """The demo's service mailbox and a few mail conversations that went through the real intake
 pipeline: a new request with a photo, the customer's reply to the acknowledgement (quoted the
-way QQ Mail quotes), an out-of-office reply, a stranger quoting a ticket number, a bounce and a
-message that could not be parsed — so the quarantine and the threading can be looked at."""
+way QQ Mail quotes), an out-of-office reply, a stranger quoting a ticket number and a message
+that could not be parsed — so the quarantine and the threading can be looked at. The
+acknowledgements are queued and go out once the server's task worker runs."""
 
 from email.message import EmailMessage
 from email.utils import formatdate

@@ -138,7 +138,7 @@ def receive_email(
             mailbox=mailbox,
             size=size,
             reason=exc.reason_code,
-            detail=str(exc),
+            detail=str(exc.message),
         )
     key = parsed.message_id or f"sha256:{digest}"
     earlier = _already_received(key)
