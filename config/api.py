@@ -15,6 +15,7 @@ from aftercare.core.api_support import BearerTokenAuth, SessionAuth
 from aftercare.core.errors import DomainError
 from aftercare.customers.api import router as customers_router
 from aftercare.intake.api import router as intake_router
+from aftercare.kb.api import router as kb_router
 from aftercare.sla.api import router as sla_router
 from aftercare.tickets.api import attachments_router
 from aftercare.tickets.api import router as tickets_router
@@ -104,3 +105,4 @@ api.add_router("", tickets_router)
 api.add_router("", attachments_router)
 api.add_router("", sla_router)
 api.add_router("", intake_router)
+api.add_router("", kb_router)

@@ -186,8 +186,8 @@ class ArticleListQuery(Schema):
 def _filters(query) -> selectors.ArticleFilters:
     return selectors.ArticleFilters(
         type=query.type,
-        status=query.status,
-        audience=query.audience,
+        status=getattr(query, "status", None),
+        audience=getattr(query, "audience", None),
         category_id=query.category_id,
         product_id=query.product_id,
         product_line_id=query.product_line_id,

@@ -16,6 +16,7 @@ from aftercare.accounts.choices import Department, Role
 from aftercare.accounts.models import Team, TeamMembership
 from aftercare.catalog.models import ProductUnit
 from aftercare.conftest import make_user
+from aftercare.kb.tests.matrix import KB_ENDPOINTS
 from aftercare.tickets import services
 
 pytestmark = pytest.mark.django_db
@@ -368,6 +369,7 @@ ENDPOINTS = [
     ),
     ("me", "get", lambda w, o: "users/me", None, anyone(200)),
     ("tokens", "get", lambda w, o: "tokens", None, anyone(200)),
+    *KB_ENDPOINTS,
 ]
 
 
