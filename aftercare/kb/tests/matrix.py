@@ -1,4 +1,4 @@
-"""Knowledge-base rows of the permission matrix (aftercare/accounts/tests/test_permission_matrix.py).
+"""Knowledge-base rows of the permission matrix (accounts/tests/test_permission_matrix.py).
 
 "own" is an object the persona has a claim on: for a customer a live public article, for
 staff a draft they may work on; "other" is one a customer cannot see (internal) or one in a
@@ -130,9 +130,11 @@ KB_ENDPOINTS = [
         status_for(
             customer=(404, 404),
             staff=lambda r: (
-                lambda o: (200 if r in AUTHORS else 403)
-                if o == "own"
-                else (200 if r in REVIEWERS else 403)
+                lambda o: (
+                    (200 if r in AUTHORS else 403)
+                    if o == "own"
+                    else (200 if r in REVIEWERS else 403)
+                )
             ),
         ),
     ),
@@ -164,7 +166,7 @@ KB_ENDPOINTS = [
         lambda w, o: kb(w) and {},
         status_for(
             customer=(404, 404),
-            staff=lambda r: (lambda o: (200 if o == "own" else 409) if r in AUTHORS else 403),
+            staff=lambda r: lambda o: (200 if o == "own" else 409) if r in AUTHORS else 403,
         ),
     ),
     (
@@ -174,7 +176,7 @@ KB_ENDPOINTS = [
         lambda w, o: kb(w) and {"note": "请补充故障码对照表"},
         status_for(
             customer=(404, 404),
-            staff=lambda r: (lambda o: (200 if o == "own" else 409) if r in REVIEWERS else 403),
+            staff=lambda r: lambda o: (200 if o == "own" else 409) if r in REVIEWERS else 403,
         ),
     ),
     (
@@ -198,7 +200,7 @@ KB_ENDPOINTS = [
         lambda w, o: kb(w) and {},
         status_for(
             customer=(404, 404),
-            staff=lambda r: (lambda o: (200 if o == "own" else 409) if r in REVIEWERS else 403),
+            staff=lambda r: lambda o: (200 if o == "own" else 409) if r in REVIEWERS else 403,
         ),
     ),
     (
@@ -212,8 +214,10 @@ KB_ENDPOINTS = [
     (
         "kb.attachment.download",
         "get",
-        lambda w, o: "kb/attachments/"
-        f"{(kb(w).public_file if o == 'own' else kb(w).internal_file).pk}/download",
+        lambda w, o: (
+            "kb/attachments/"
+            f"{(kb(w).public_file if o == 'own' else kb(w).internal_file).pk}/download"
+        ),
         None,
         status_for(customer=(200, 404), staff=staff_ok(200)),
     ),
@@ -288,9 +292,7 @@ KB_ENDPOINTS = [
         lambda w, o: f"kb/articles/{kb(w).template.pk}/render",
         lambda w, o: kb(w) and {"ticket_id": ticket_for(w, o)},
         lambda r, o: (
-            404
-            if r == "customer" or not sees_ticket(r, o)
-            else (200 if r in AUTHORS else 403)
+            404 if r == "customer" or not sees_ticket(r, o) else (200 if r in AUTHORS else 403)
         ),
     ),
 ]

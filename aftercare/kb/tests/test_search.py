@@ -210,7 +210,9 @@ def test_rebuild_gives_the_same_index_as_incremental_updates(corpus):
             SearchPosting.objects.values_list(
                 "term__text", "document_id", "frequency", "length", "is_public", "language"
             )
-        ), sorted(SearchTerm.objects.filter(document_count__gt=0).values_list("text", "document_count"))
+        ), sorted(
+            SearchTerm.objects.filter(document_count__gt=0).values_list("text", "document_count")
+        )
 
     incremental = snapshot()
     stats = SearchStats.objects.values_list("document_count", "total_length").get(pk=1)
