@@ -105,16 +105,45 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             pass
-    guessed = _detect(data)
+    guessed = _detect_cjk(data)
     if guessed is not None:
         return guessed
-    # Last resort: the declared charset (or UTF-8) if only a few bytes are broken, else
-    # Windows-1252, which maps nearly every byte to some character.
+    if codec in (None, "utf-8"):
+        mixed = _mostly_utf8(data)
+        if mixed is not None:
+            return mixed
+    guessed = _detect_statistically(data)
+    if guessed is not None:
+        return guessed
+    # Last resort: the declared charset (or UTF-8) if only a few characters are broken (each
+    # UTF-8 character has two or more high bytes), else Windows-1252, which maps nearly every
+    # byte to a character.
     lenient = data.decode(codec or "utf-8", errors="replace")
-    wide = sum(1 for char in lenient if ord(char) > 0x7F)
-    if lenient.count("\ufffd") <= max(1, wide // 10):
+    high_bytes = len(_NON_ASCII.findall(data))
+    if lenient.count("\ufffd") * 4 <= high_bytes:
         return lenient
     return data.decode("cp1252", errors="replace")
+
+
+def _cp1252_for_invalid_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return bytes(bad).decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error("aftercare-cp1252", _cp1252_for_invalid_bytes)
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few stray Windows-1252 bytes (pasted or concatenated text, spam):
+    the valid sequences decode as UTF-8, each stray byte as Windows-1252."""
+    lenient = data.decode("utf-8", errors="replace")
+    invalid = lenient.count("\ufffd")
+    high_bytes = len(_NON_ASCII.findall(data))
+    if invalid * 2 > high_bytes - invalid or high_bytes == invalid:
+        return None
+    return data.decode("utf-8", errors="aftercare-cp1252")
 
 
 def decode_header_bytes(data: bytes, hint: str | None = None) -> str:
@@ -133,17 +162,14 @@ def decode_header_bytes(data: bytes, hint: str | None = None) -> str:
             return data.decode(codec)
         except UnicodeDecodeError:
             pass
-    return _detect(data) or decode_bytes(data, hint)
+    return _detect_cjk(data) or decode_bytes(data, hint)
 
 
-def _detect(data: bytes) -> str | None:
-    """Guess the charset of undeclared or mislabelled non-UTF-8 text.
-
-    Chinese and Japanese are checked first with a simple test that works on short text, where
-    statistical detection fails: the text must decode, and most of its characters must be
-    among the commonly used ones of that charset (a Latin-1 "ü" decodes as a rare GBK
-    character and is rejected). Longer text then goes to charset-normalizer.
-    """
+def _detect_cjk(data: bytes) -> str | None:
+    """Chinese or Japanese text in GBK/GB18030, Big5 or Shift_JIS, recognised by a test that
+    works on short text, where statistical detection fails: the text must decode, and most
+    of its characters must be among the commonly used ones of that charset (a Latin-1 "ü"
+    decodes as a rare GBK character and is rejected)."""
     sample = data[:20_000]
     best_ratio, best_codec = 0.0, None
     for codec, is_common in _CJK_CANDIDATES:
@@ -158,10 +184,15 @@ def _detect(data: bytes) -> str | None:
             best_ratio, best_codec = ratio, codec
     if best_codec is not None and best_ratio >= 0.8:
         return data.decode(best_codec, errors="replace")
+    return None
+
+
+def _detect_statistically(data: bytes) -> str | None:
+    """charset-normalizer's guess among the single-byte charsets, for longer text."""
     if len(data) < 200:
         return None
     try:
-        best = charset_normalizer.from_bytes(sample, cp_isolation=_DETECTABLE).best()
+        best = charset_normalizer.from_bytes(data[:20_000], cp_isolation=_DETECTABLE).best()
     except Exception:  # the detector is a heuristic; any failure just means "no guess"
         return None
     if best is None or best.encoding is None:

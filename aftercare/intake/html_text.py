@@ -307,7 +307,8 @@ def sanitize_html(markup: str) -> str:
     return nh3.clean(
         markup,
         tags=_TAGS,
-        clean_content_tags={"script", "style", "title", "head", "template", "xml", "noscript"},
+        # The <title> text stays, as a first line (as Zammad and text browsers show it).
+        clean_content_tags={"script", "style", "template", "xml", "noscript"},
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "tel", "cid", "data"},
         link_rel="noopener noreferrer nofollow",

@@ -45,6 +45,7 @@ __all__ = [
     "MailParseError",
     "ParsedAttachment",
     "ParsedMail",
+    "address_list",
     "decode_header_value",
     "is_automatic",
     "parse_message",
@@ -274,9 +275,15 @@ def _single_id(raw: str | None) -> str | None:
     return None
 
 
+def address_list(raw: str | None) -> list[tuple[str, str]]:
+    """Parse a raw address header (From, To, Cc …) into (decoded name, lowercased address)
+    pairs. The list is split before encoded words are decoded, as RFC 2047 requires;
+    comments next to a display name ("Name (comment) <a@b>") are not part of the name.
+    Entries without "@" (group names such as "undisclosed-recipients:;") are dropped."""
+    return _addresses(raw)
+
+
 def _addresses(raw: str | None, *, require_at: bool = True) -> list[tuple[str, str]]:
-    """(name, lowercased address) pairs; entries without an address (group names such as
-    "undisclosed-recipients:;") are dropped unless `require_at` is False."""
     if not raw:
         return []
     # "Name <addr> (comment)": the comment would be glued onto the name.
@@ -288,6 +295,9 @@ def _addresses(raw: str | None, *, require_at: bool = True) -> list[tuple[str, s
     found: list[tuple[str, str]] = []
     for name, address in pairs:
         address = decode_encoded_words(address).strip().lower()
+        without_comment = re.sub(r"\s*\([^()]*\)\s*", " ", name).strip()
+        if without_comment:
+            name = without_comment
         name = _normalise_space(decode_encoded_words(name)).strip("\"' ")
         if ("@" in address) if require_at else (address or name):
             found.append((name, address))
