@@ -47,6 +47,9 @@ from .schemas import (
 )
 
 router = Router(tags=["knowledge base"])
+# The upload is optional in the signature so that permission is checked before a missing
+# file is reported (a Ninja File() parameter would refuse the request first).
+OPTIONAL_FILE = File(None)
 # Request field → article setting it changes.
 SETTINGS_FIELDS = {
     "type": "type",
@@ -434,7 +437,7 @@ def restore_article(request: AuthedRequest, article_id: int, payload: StepIn):
     summary="Upload an image or file",
 )
 def upload_attachment(
-    request: AuthedRequest, article_id: int, file: File[UploadedFile] | None = None
+    request: AuthedRequest, article_id: int, file: UploadedFile | None = OPTIONAL_FILE
 ):
     user = request.user
     article = policy.get_visible_article(user, article_id)

@@ -10,7 +10,7 @@ Before ranking, a query is widened in two ways:
 - synonyms (SynonymGroup): when the query contains one phrase of a group, the other phrases'
   terms are searched too, at SYNONYM_WEIGHT;
 - spelling: an English word of four letters or more that no live document contains is
-  replaced by the nearest indexed word (edit distance 1, or 2 from seven letters up), found
+  replaced by the nearest indexed word (edit distance 1, or 2 from six letters up), found
   through SearchTermKey rows instead of comparing against the whole vocabulary.
 
 Results are whole articles. Variants in the reader's language come first, then the other
@@ -263,7 +263,7 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 
 
 def allowed_distance(word: str) -> int:
-    return 1 if len(word) < 7 else 2
+    return 1 if len(word) < 6 else 2
 
 
 def _query_keys(word: str, depth: int) -> set[str]:
@@ -280,8 +280,8 @@ def correct_spelling(word: str) -> tuple[str, int, int] | None:
 
     Each indexed word is stored under its spelling keys (itself and each one-letter deletion);
     the query word is looked up under its deletions up to the allowed distance. Two words
-    within that distance share a key except when both lost two letters (two substitutions in a
-    short word), which the distance check would have refused anyway from seven letters down.
+    within that distance share a key, except two words two substitutions apart: those need
+    two deletions on the indexed side, whose keys hold one.
     """
     limit = allowed_distance(word)
     keys = _query_keys(word, limit)
