@@ -62,25 +62,33 @@ def customer_user_for(contact) -> User:
     Created on first use without a usable password; the person can claim it later through a
     password reset to the same email address or mobile number.
     """
+    from django.contrib.auth.hashers import make_password
+    from django.db.models import Q
+
     from aftercare.accounts.choices import Role
 
-    own = User.objects.filter(role=Role.CUSTOMER, customer_id=contact.customer_id, is_active=True)
-    for field, value in (("email__iexact", contact.email), ("mobile", contact.mobile)):
-        existing = own.filter(**{field: value}).order_by("pk").first() if value else None
-        if existing:
-            return existing
-    username = f"contact-{contact.pk}"
-    user, created = User.objects.get_or_create(
-        username=username,
+    points = Q(username=f"contact-{contact.pk}")
+    if contact.email:
+        points |= Q(email__iexact=contact.email)
+    if contact.mobile:
+        points |= Q(mobile=contact.mobile)
+    existing = (
+        User.objects.filter(points, role=Role.CUSTOMER, customer_id=contact.customer_id)
+        .filter(is_active=True)
+        .order_by("pk")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    user, _created = User.objects.get_or_create(
+        username=f"contact-{contact.pk}",
         defaults={
             "role": Role.CUSTOMER,
             "customer_id": contact.customer_id,
             "display_name": contact.name[:100],
             "email": contact.email or "",
             "mobile": contact.mobile or "",
+            "password": make_password(None),
         },
     )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
     return user

@@ -108,8 +108,9 @@ def _store_raw(inbound: InboundEmail, stream: IO[bytes], *, limit: int | None = 
 
 def raw_limit(content_limit: int) -> int:
     """The size limit counts content, as the big mail services do: a 25 MB attachment
-    travels base64-encoded, about 4/3 of its size, plus headers and text."""
-    return content_limit * 4 // 3 + _HEAD_BYTES
+    travels base64-encoded in lines of 76 characters, about 1.37 times its size, plus
+    headers and text."""
+    return content_limit * 137 // 100 + _HEAD_BYTES
 
 
 def _already_received(key: str) -> InboundEmail | None:
@@ -355,10 +356,14 @@ def _finish(
     inbound.ticket = ticket
     inbound.message = message
     inbound.processed_at = timezone.now()
-    inbound.save()
+    inbound.save(
+        update_fields=["status", "reason", "ticket", "message", "participants", "processed_at"]
+    )
     visible = _visible_id(inbound.message_key)
     if visible and status != InboundStatus.BOUNCE:
-        MailThreadId.objects.get_or_create(message_id=visible, defaults={"ticket": ticket})
+        MailThreadId.objects.bulk_create(
+            [MailThreadId(message_id=visible, ticket=ticket)], ignore_conflicts=True
+        )
     return IntakeResult(
         status=status,
         inbound_id=inbound.pk,
