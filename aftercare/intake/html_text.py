@@ -300,6 +300,11 @@ _STYLES = {
 }  # fmt: skip
 
 
+# Reply editors' quote markers survive sanitising, so reply stripping can use them later.
+QUOTE_CLASSES = {"gmail_quote", "gmail_quote_container", "yahoo_quoted", "moz-cite-prefix"}
+QUOTE_IDS = {"divRplyFwdMsg", "appendonsend", "isReplyContent", "stopSpelling"}
+
+
 def sanitize_html(markup: str) -> str:
     """Markup safe to show in the agent UI: no scripts, styles sheets, event handlers, forms
     or remote-loading tricks; links get rel="noopener noreferrer nofollow"; cid: image
@@ -314,6 +319,8 @@ def sanitize_html(markup: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
         filter_style_properties=_STYLES,
+        allowed_classes={tag: QUOTE_CLASSES for tag in ("div", "blockquote", "span")},
+        tag_attribute_values={tag: {"id": QUOTE_IDS} for tag in ("div", "blockquote", "hr")},
     ).strip()
 
 

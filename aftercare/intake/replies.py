@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 
 from aftercare.intake.html_text import (
+    QUOTE_CLASSES,
+    QUOTE_IDS,
     Node,
     TextLine,
     html_to_text,
@@ -75,9 +77,20 @@ _OTHER_LABELS = (
     r"fecha|inviato|oggetto|a|cc|отправлено|кому|тема|дата|копия|skickat|till|ämne|"
     r"发送时间|发送日期|日期|时间|收件人|抄送|主题|寄件日期|收件者|主旨|副本|送信日時|宛先|件名"
 )
-_FROM_LINE = re.compile(rf"^[*\s]*(?:{_FROM_LABEL})[*\s]*[:：]", re.IGNORECASE)
-_LABEL_LINE = re.compile(rf"^[*\s]*(?:{_FROM_LABEL}|{_OTHER_LABELS})[*\s]*[:：]", re.IGNORECASE)
-_INLINE_LABEL = re.compile(rf"\s\*?(?:{_OTHER_LABELS})\*?\s*[:：]", re.IGNORECASE)
+
+
+def _spaced(labels: str) -> str:
+    # Chinese clients pad labels with spaces ("主　题：", "收 件 人："); allow them.
+    return "|".join(
+        r"\s?".join(label) if not label.isascii() else label for label in labels.split("|")
+    )
+
+
+_FROM_LINE = re.compile(rf"^[*\s]*(?:{_spaced(_FROM_LABEL)})[*\s]*[:：]", re.IGNORECASE)
+_LABEL_LINE = re.compile(
+    rf"^[*\s]*(?:{_spaced(_FROM_LABEL)}|{_spaced(_OTHER_LABELS)})[*\s]*[:：]", re.IGNORECASE
+)
+_INLINE_LABEL = re.compile(rf"\s\*?(?:{_spaced(_OTHER_LABELS)})\*?\s*[:：]", re.IGNORECASE)
 _RULE = re.compile(r"^\s*(?:[-_=~—―─]\s*){6,}$")
 _QUOTE = re.compile(r"^\s*>")
 
@@ -169,13 +182,10 @@ def _quotation_range(lines: list[str]) -> tuple[int, int] | None:
     reply is written between quoted lines, which is then kept whole)."""
     kinds = [_kind(lines, index) for index in range(len(lines))]
     marks = "".join(kinds)
-    first_text = marks.find("t")
-    splitter = -1
-    for index, kind in enumerate(kinds):
-        # A forward with nothing written above it is the content, not a quotation.
-        if kind == "s" or (kind == "f" and 0 <= first_text < index):
-            splitter = index
-            break
+    forward = marks.find("f")
+    if forward >= 0 and "t" not in marks[:forward]:
+        return None  # a forward with nothing written above it is the content itself
+    splitter = next((index for index, kind in enumerate(kinds) if kind in "sf"), -1)
     if splitter >= 0:
         start = _attribution_start(lines, splitter)
         start = _back_over_separators(kinds, start)
@@ -228,11 +238,6 @@ def extract_reply(text: str) -> str:
     return "\n".join(lines).strip()
 
 
-# Class and id markers that reply editors put around the quoted message.
-_QUOTE_CLASSES = {"gmail_quote", "gmail_quote_container", "yahoo_quoted", "moz-cite-prefix"}
-_QUOTE_IDS = {"divRplyFwdMsg", "appendonsend", "stopSpelling", "isReplyContent"}
-
-
 def extract_reply_html(markup: str) -> str:
     """HTML without its quotation: known editor markers first, then the same line rules as
     `extract_reply` applied to the rendered lines, cutting the tree where the quote starts."""
@@ -241,7 +246,7 @@ def extract_reply_html(markup: str) -> str:
         if node.parent is None or node.tag is None:
             continue
         classes = set(node.attr("class").split())
-        marked = classes & _QUOTE_CLASSES or node.attr("id") in _QUOTE_IDS
+        marked = classes & QUOTE_CLASSES or node.attr("id") in QUOTE_IDS
         if marked and _has_text_before(root, node):
             _cut_from(_back_over_rules(node))
             break
