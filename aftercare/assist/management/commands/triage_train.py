@@ -1,0 +1,54 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from aftercare.assist import services
+from aftercare.assist.datasets import DatasetError, parse_label_map, read_labelled_csv
+from aftercare.core.errors import DomainError
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a new version of a triage head from a labelled CSV (or from the ticket "
+        "history with --from-tickets) and make it the model in use."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--head", required=True, help="kind, priority, sentiment, category…")
+        parser.add_argument("--data", help="UTF-8 CSV with a header row")
+        parser.add_argument("--text-col", help="column holding the text")
+        parser.add_argument("--label-col", help="column holding the label")
+        parser.add_argument(
+            "--label-map", help='rename labels, e.g. "0=negative,1=positive" for sentiment'
+        )
+        parser.add_argument(
+            "--from-tickets",
+            action="store_true",
+            help="train from the tickets' fields and the agents' labels instead of a file",
+        )
+
+    def handle(self, *args, **options) -> None:
+        head = options["head"]
+        try:
+            if options["from_tickets"]:
+                texts, labels = services.ticket_training_rows(head)
+                source = "tickets"
+            else:
+                if not (options["data"] and options["text_col"] and options["label_col"]):
+                    raise CommandError(
+                        "需要 --data、--text-col 和 --label-col（或使用 --from-tickets）"
+                    )
+                texts, labels = read_labelled_csv(
+                    options["data"],
+                    options["text_col"],
+                    options["label_col"],
+                    parse_label_map(options["label_map"]),
+                )
+                source = f"file:{options['data']}"
+            model = services.train_head(head=head, texts=texts, labels=labels, source=source)
+        except (DatasetError, DomainError) as exc:
+            raise CommandError(str(getattr(exc, "message", exc))) from exc
+        metrics = model.metrics
+        self.stdout.write(
+            f"{model.head.name} v{model.version}: {model.training_rows} 行，"
+            f"{len(model.labels)} 个类别，交叉验证准确率 {metrics.get('cv_accuracy')}，"
+            f"C={metrics.get('C')}，文件 {model.file.name}"
+        )
