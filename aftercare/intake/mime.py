@@ -35,6 +35,7 @@ from aftercare.intake.mimetree import (
     MimePart,
     SpooledBody,
     parse_tree,
+    read_headers,
     read_part_headers,
     unfold,
 )
@@ -187,9 +188,9 @@ def parse_message(source: bytes | BinaryIO, *, max_bytes: int | None = None) -> 
     else:
         stream = source
     reader = LineReader(stream, limit=max_bytes)
-    tree: MimePart | None = None
+    tree = MimePart([])
     try:
-        tree = parse_tree(reader)
+        parse_tree(reader, tree)
         if reader.consumed == 0:
             raise MailParseError("empty", _("邮件内容为空。"))
         if not tree.headers:
@@ -199,7 +200,7 @@ def parse_message(source: bytes | BinaryIO, *, max_bytes: int | None = None) -> 
         _close_tree(tree)
         raise
     except MessageTooLarge:
-        headers = _headers(tree.headers, None) if tree is not None else None
+        headers = _headers(tree.headers, None) if tree.headers else None
         _close_tree(tree)
         raise _too_large(max_bytes or 0, headers) from None
     except OSError as exc:
@@ -217,13 +218,8 @@ def _too_large(limit: int, headers: "MailHeaders | None") -> MailParseError:
 
 
 def _header_preview(head: bytes) -> "MailHeaders | None":
-    try:
-        tree = parse_tree(LineReader(io.BytesIO(head.split(b"\n\n", 1)[0])))
-    except Exception:
-        return None
-    headers = _headers(tree.headers, None)
-    _close_tree(tree)
-    return headers
+    fields = read_headers(io.BytesIO(head))
+    return _headers(fields, None) if fields else None
 
 
 def _close_tree(tree: MimePart | None) -> None:

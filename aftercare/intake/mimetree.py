@@ -13,6 +13,7 @@ are all accepted. Decoding charsets and choosing the body are left to `aftercare
 """
 
 import binascii
+import contextlib
 import hashlib
 import re
 import tempfile
@@ -144,16 +145,22 @@ class MimePart:
         return self.content_type.startswith("multipart/")
 
     def boundary(self) -> bytes | None:
-        value = self.params.get_param("boundary")
-        if not isinstance(value, str) or not value.strip():
+        # Read from the raw bytes: the boundary must match the body byte for byte.
+        raw = self.header("Content-Type")
+        match = _BOUNDARY.search(unfold(raw)) if raw is not None else None
+        if match is None:
             return None
-        return value.strip().encode("ascii", "surrogateescape")
+        value = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
+        return value or None
 
     def walk_bodies(self) -> list[SpooledBody]:
         bodies = [body for body in (self.body, self.preamble) if body is not None]
         for child in self.children:
             bodies.extend(child.walk_bodies())
         return bodies
+
+
+_BOUNDARY = re.compile(rb"""(?i)(?:^|[;\s])boundary\s*=\s*(?:"([^"]*)"|([^;\s"]+))""")
 
 
 def unfold(value: bytes) -> bytes:
@@ -164,35 +171,49 @@ def unfold(value: bytes) -> bytes:
 Terminator = tuple[bytes, bool]  # (boundary, is the closing "--boundary--")
 
 
-def parse_tree(reader: LineReader) -> MimePart:
-    """Read a whole message from `reader` into a MimePart tree (bodies spooled)."""
-    part, _ = _read_part(reader, [], depth=0, top=True)
-    return part
+def parse_tree(reader: LineReader, root: MimePart | None = None) -> MimePart:
+    """Read a whole message from `reader` into a MimePart tree (bodies spooled).
+
+    Pass an empty `root` to keep what was read if reading stops with an exception (the
+    headers of a message over the size limit)."""
+    root = root if root is not None else MimePart([])
+    _read_part(reader, [], depth=0, top=True, part=root)
+    return root
 
 
 def _read_part(
-    reader: LineReader, boundaries: list[bytes], *, depth: int, top: bool = False
+    reader: LineReader,
+    boundaries: list[bytes],
+    *,
+    depth: int,
+    top: bool = False,
+    part: MimePart | None = None,
 ) -> tuple[MimePart, Terminator | None]:
-    headers, end = _read_headers(reader, boundaries, top=top)
-    part = MimePart(headers)
+    part = part if part is not None else MimePart([])
+    end = _read_headers(reader, boundaries, part.headers, top=top)
     if end is not None:
         part.body = SpooledBody()
         return part, end
     return part, _read_body(reader, part, boundaries, depth)
 
 
-def read_part_headers(part: "MimePart", *, part_default_type: str = "text/plain") -> MimePart:
+def read_headers(stream: "BinaryIO | IO[bytes]") -> list[tuple[str, bytes]]:
+    """The header fields at the start of `stream` (reads at most 1 MB)."""
+    reader = LineReader(stream, limit=_MAX_HEADER_BYTES)
+    headers: list[tuple[str, bytes]] = []
+    with contextlib.suppress(MessageTooLarge):  # what was read so far is what we keep
+        _read_headers(reader, [], headers, top=True)
+    return headers
+
+
+def read_part_headers(part: MimePart) -> MimePart:
     """The headers of an embedded message (a message/rfc822 part's body) as a MimePart."""
     if part.body is None:
-        return MimePart([], default_type=part_default_type)
+        return MimePart([])
     part.body.file.seek(0)
-    reader = LineReader(part.body.file, limit=_MAX_HEADER_BYTES)
-    try:
-        headers, _ = _read_headers(reader, [], top=True)
-    except MessageTooLarge:
-        headers = []
+    headers = read_headers(part.body.file)
     part.body.file.seek(0)
-    return MimePart(headers, default_type=part_default_type)
+    return MimePart(headers)
 
 
 def _read_body(
@@ -240,26 +261,27 @@ def _match_boundary(line: bytes, boundaries: list[bytes]) -> Terminator | None:
 
 
 def _read_headers(
-    reader: LineReader, boundaries: list[bytes], *, top: bool
-) -> tuple[list[tuple[str, bytes]], Terminator | None]:
-    headers: list[tuple[str, bytes]] = []
+    reader: LineReader, boundaries: list[bytes], headers: list[tuple[str, bytes]], *, top: bool
+) -> Terminator | None:
+    """Append the header fields of a header block to `headers`; return the boundary that
+    ended the block early, if one did."""
     stored = 0
     first = True
     while True:
         line = reader.readline()
         if not line:
-            return headers, None
+            return None
         at_start = reader.at_line_start
         if at_start and boundaries and line.startswith(b"--"):
             end = _match_boundary(line, boundaries)
             if end is not None:
-                return headers, end
+                return end
         if top and first and line.startswith(b"From ") and at_start:
             first = False  # the envelope line of an mbox entry
             continue
         first = False
         if at_start and line in (b"\n", b"\r\n"):
-            return headers, None
+            return None
         stored += len(line)
         if stored > _MAX_HEADER_BYTES:
             continue
@@ -278,7 +300,7 @@ def _read_headers(
             continue
         # Not a header: the body starts without the blank line (common in broken mailers).
         reader.unread(line, at_start)
-        return headers, None
+        return None
 
 
 _KNOWN_HEADER = re.compile(
