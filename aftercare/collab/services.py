@@ -1,8 +1,9 @@
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from aftercare.accounts.models import User
 
@@ -45,3 +46,71 @@ def notify(
     *, users: Sequence[User], kind: str, title: str, body: str = "", ticket=None
 ) -> list[Notification]:
     return notify_many([Message(users=users, kind=kind, title=title, body=body, ticket=ticket)])
+
+
+class Notice(NamedTuple):
+    """One in-app notification to a user the caller already knows to be active."""
+
+    user_id: int
+    kind: str
+    title: str
+    ticket_id: int | None = None
+
+
+def notify_each(notices: Sequence[Notice]) -> list[int]:
+    """Write in-app notifications set-based, without a model instance per row (for callers
+    that notify thousands at once, like the SLA sweeper), and queue their email copies after
+    commit as one task. Returns the new ids."""
+    if not notices:
+        return []
+    if not connection.features.can_return_rows_from_bulk_insert:
+        created = Notification.objects.bulk_create(
+            [
+                Notification(
+                    user_id=n.user_id, kind=n.kind, title=n.title[:200], ticket_id=n.ticket_id
+                )
+                for n in notices
+            ]
+        )
+        ids = [n.pk for n in created]
+    else:
+        ids = _insert_notifications(notices, timezone.now())
+    transaction.on_commit(lambda: tasks.email_notifications(ids))
+    return ids
+
+
+def _insert_notifications(notices: Sequence[Notice], now) -> list[int]:
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, ticket_id, kind, title, body, created_at)"
+                " SELECT u, t, k, ti, '', %s"
+                " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v(u, t, k, ti)"
+                " RETURNING id",
+                [
+                    created_at,
+                    [n.user_id for n in notices],
+                    [n.ticket_id for n in notices],
+                    [n.kind for n in notices],
+                    [n.title[:200] for n in notices],
+                ],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        ids: list[int] = []
+        per_statement = max(1, (connection.features.max_query_params or 1000) // 5)
+        for start in range(0, len(notices), per_statement):
+            chunk = notices[start : start + per_statement]
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, ticket_id, kind, title, body, created_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, '', %s)"] * len(chunk))
+                + " RETURNING id",
+                [
+                    value
+                    for n in chunk
+                    for value in (n.user_id, n.ticket_id, n.kind, n.title[:200], created_at)
+                ],
+            )
+            ids.extend(row[0] for row in cursor.fetchall())
+        return ids
