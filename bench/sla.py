@@ -29,6 +29,10 @@ Run it with the project's venv::
     .venv/bin/python bench/sla.py                              # all parts, full sizes (~10 min)
     .venv/bin/python bench/sla.py --parts due
     .venv/bin/python bench/sla.py --parts sweep --backends postgresql --clocks 200000 --due 2000
+    .venv/bin/python bench/sla.py --parts sweep --keep                 # keep the 1M-clock databases
+    .venv/bin/python bench/sla.py --parts sweep --reuse --compare HEAD~1 --repeats 7
+        # on the kept databases (restored to their due state), the current sweep and the one of
+        # an earlier commit taking turns in one process: the ratio survives a noisy machine
 
 Writes bench/results/sla.json and prints a markdown table.
 """
@@ -900,17 +904,21 @@ class QueryTimer:
                 else ("claim clocks (SELECT)")
             )
         if "accounts_teammembership" in sql:
-            return "recipients: team leads (SELECT per clock)"
+            return "recipients: team leads (once per sweep)"
         if head.startswith("SELECT") and 'FROM "accounts_user"' in sql:
-            return "recipients: admins (SELECT per clock)"
+            return "recipients: admins (once per sweep)"
+        if head.startswith("SELECT") and 'FROM "sla_slapolicy"' in sql and "MAX(" not in sql:
+            return "rules: policies' warning fractions (per batch)"
+        if head.startswith("SELECT") and 'FROM "sla_businesscalendar"' in sql:
+            return "rules: calendars (per batch)"
         if head.startswith("UPDATE") and "sla_slaclock" in sql:
-            return "bulk_update clocks (UPDATE … CASE)"
+            return "update clocks (one UPDATE per batch)"
         if head.startswith("INSERT") and "tickets_ticketevent" in sql:
             return "insert events"
         if head.startswith("INSERT") and "collab_notification" in sql:
             return "insert notifications"
         if head.startswith("UPDATE") and "tickets_ticket" in sql:
-            return "update tickets (escalation)"
+            return "update tickets (escalation actions)"
         return "other: " + " ".join(sql.split()[:3])[:40]
 
     def __call__(self, execute, sql, params, many, context):
@@ -955,6 +963,55 @@ def profile_summary(stats: pstats.Stats, top: int = 20) -> dict:
     return {"by_cumtime": interesting[:top], "by_tottime": by_tot[:top]}
 
 
+def state_path(backend: str) -> Path:
+    return WORK_DIR / f"sla-sweep-{backend}-state.json"
+
+
+def save_state(backend: str, state: dict) -> None:
+    """What it takes to put a kept database back before its due sweep (see restore())."""
+    state_path(backend).write_text(json.dumps(state, default=str))
+
+
+def load_state(backend: str) -> dict:
+    state = json.loads(state_path(backend).read_text())
+
+    def moment(v):
+        return None if v is None else dt.datetime.fromisoformat(v)
+
+    state["now"] = moment(state["now"])
+    # snapshot rows: (id, warnings_fired, breached_at, escalation_level, next_event_at, due_at)
+    state["due_snapshot"] = [
+        (r[0], r[1], moment(r[2]), r[3], moment(r[4]), moment(r[5])) for r in state["due_snapshot"]
+    ]
+    return state
+
+
+def engine_at(rev: str):
+    """engine.sweep as it was at git revision `rev`, loaded beside the current one (same
+    models, calendars and database), so both can be timed in one process on the same data."""
+    import importlib.util
+
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=REPO_DIR, capture_output=True, text=True
+    ).stdout.strip()
+    source = subprocess.run(
+        ["git", "show", f"{sha}:aftercare/sla/engine.py"],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = WORK_DIR / f"sla_engine_{sha}.py"
+    path.write_text(source)
+    name = f"aftercare.sla._engine_{sha}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return sha, module
+
+
 def child_sweep(args, backend: str) -> dict:
     from django.db import connection
     from django.utils import timezone
@@ -962,63 +1019,111 @@ def child_sweep(args, backend: str) -> dict:
     from aftercare.sla import engine
     from aftercare.sla.models import SlaClock
 
-    now = timezone.now().replace(microsecond=0)
     t0 = time.perf_counter()
     world = SweepWorld()
-    built = build_clocks(world, args, now, backend)
-    maintain_s = maintain(backend)
-    log(f"[sweep/{backend}] ANALYZE etc. {maintain_s}s; due mix {built['mix']}")
-    due_snapshot = [
-        tuple(r)
-        for r in SlaClock.objects.filter(next_event_at__lte=now, state="running")
-        .order_by("id")
-        .values_list("id", *RESTORE_COLUMNS)
-    ]
+    dirty = False
+    if getattr(args, "reused", False):
+        state = load_state(backend)
+        now, before, built = state["now"], state["before"], state["built"]
+        due_snapshot = state["due_snapshot"]
+        if len(due_snapshot) != args.due:
+            raise PartFailed(
+                f"the kept database has {len(due_snapshot)} due clocks, not {args.due}"
+            )
+        restore(backend, before, due_snapshot)
+        maintain_s = None
+        log(f"[sweep/{backend}] reusing the kept database (due mix {built['mix']})")
+    else:
+        now = timezone.now().replace(microsecond=0)
+        built = build_clocks(world, args, now, backend)
+        maintain_s = maintain(backend)
+        log(f"[sweep/{backend}] ANALYZE etc. {maintain_s}s; due mix {built['mix']}")
+        due_snapshot = [
+            tuple(r)
+            for r in SlaClock.objects.filter(next_event_at__lte=now, state="running")
+            .order_by("id")
+            .values_list("id", *RESTORE_COLUMNS)
+        ]
+        before = db_state(now)
+        if args.keep or args.reuse:
+            save_state(
+                backend,
+                {"now": now, "before": before, "built": built, "due_snapshot": due_snapshot},
+            )
     if len(due_snapshot) != args.due:
         raise PartFailed(f"{len(due_snapshot)} clocks due after the build, not {args.due}")
-    before = db_state(now)
+    if db_state(now)["due_left"] != args.due:
+        raise PartFailed("the due clocks are not as built")
+    sweeps = [("current", engine.sweep)]
+    compare = None
+    if args.compare:
+        sha, old = engine_at(args.compare)
+        compare = {"rev": sha, "runs": []}
+        sweeps.append((sha, old.sweep))
     # A long-running worker has its rules and calendars cached and its connection open: warm
     # them with a sweep of an instant a year ago (claims nothing).
-    warm = engine.sweep(now=now - dt.timedelta(days=365))
-    assert warm.claimed == 0
+    for _label, sweep in sweeps:
+        warm = sweep(now=now - dt.timedelta(days=365))
+        assert warm.claimed == 0
     setup_s = time.perf_counter() - t0
 
     runs = []
     verification = None
     for i in range(args.repeats):
-        if i:
-            restore(backend, before, due_snapshot)
-            if db_state(now)["due_left"] != args.due:
-                raise PartFailed("restore did not bring the due clocks back")
-        quiet = wait_for_quiet(f"sweep/{backend}", args.quiet_wait, args.max_load)
-        with CpuSpan() as span:
-            result = engine.sweep(now=now)
-        seconds = span.result["wall_s"]
-        run = {
-            "seconds": seconds,
-            "claimed": result.claimed,
-            "warnings": result.warnings,
-            "breaches": result.breaches,
-            "escalations": result.escalations,
-            "quiet": quiet,
-            "cpu": span.result,
-        }
-        check = verify_sweep(result, before, now, built, due_snapshot)
-        t = time.perf_counter()
-        again = engine.sweep(now=now)
-        run["second_sweep"] = {
-            "claimed": again.claimed,
-            "seconds": round(time.perf_counter() - t, 4),
-        }
-        check["checks"]["second sweep claims 0"] = again.claimed == 0
-        check["ok"] = all(check["checks"].values())
-        run["verified"] = check["ok"]
-        runs.append(run)
-        if verification is None or not check["ok"]:
-            verification = check
+        # With --compare, the current and the old sweep take turns going first.
+        for label, sweep in sweeps if i % 2 == 0 else sweeps[::-1]:
+            if dirty:
+                restore(backend, before, due_snapshot)
+                if db_state(now)["due_left"] != args.due:
+                    raise PartFailed("restore did not bring the due clocks back")
+            quiet = wait_for_quiet(f"sweep/{backend}", args.quiet_wait, args.max_load)
+            with CpuSpan() as span:
+                result = sweep(now=now)
+            dirty = True
+            seconds = span.result["wall_s"]
+            run = {
+                "seconds": seconds,
+                "claimed": result.claimed,
+                "warnings": result.warnings,
+                "breaches": result.breaches,
+                "escalations": result.escalations,
+                "quiet": quiet,
+                "cpu": span.result,
+            }
+            check = verify_sweep(result, before, now, built, due_snapshot)
+            t = time.perf_counter()
+            again = sweep(now=now)
+            run["second_sweep"] = {
+                "claimed": again.claimed,
+                "seconds": round(time.perf_counter() - t, 4),
+            }
+            check["checks"]["second sweep claims 0"] = again.claimed == 0
+            check["ok"] = all(check["checks"].values())
+            run["verified"] = check["ok"]
+            if label != "current":
+                assert compare is not None
+                compare["runs"].append(run)
+            else:
+                runs.append(run)
+                if verification is None or not check["ok"]:
+                    verification = check
+            log(
+                f"[sweep/{backend}] run {i + 1} ({label}): {seconds:.3f}s, claimed "
+                f"{result.claimed}, verified {check['ok']}"
+                + ("" if check["ok"] else f" {check['checks']}")
+            )
+    if compare is not None:
+        old_s = [r["seconds"] for r in compare["runs"]]
+        new_s = [r["seconds"] for r in runs]
+        compare["seconds_runs"] = old_s
+        compare["seconds_median"] = statistics.median(old_s)
+        compare["verified"] = all(r["verified"] for r in compare["runs"])
+        compare["ratios"] = [round(o / n, 2) for o, n in zip(old_s, new_s, strict=True)]
+        compare["ratio_median"] = statistics.median(compare["ratios"])
         log(
-            f"[sweep/{backend}] run {i + 1}: {seconds:.3f}s, claimed {result.claimed}, "
-            f"verified {check['ok']}" + ("" if check["ok"] else f" {check['checks']}")
+            f"[sweep/{backend}] {compare['rev']}: median {compare['seconds_median']:.3f}s; "
+            f"current: median {statistics.median(new_s):.3f}s; "
+            f"ratio per pair {compare['ratios']} (median {compare['ratio_median']})"
         )
 
     # Where the time goes: every statement timed, then cProfile (both on restored data).
@@ -1055,10 +1160,6 @@ def child_sweep(args, backend: str) -> dict:
             **profile_summary(pstats.Stats(prof)),
         }
 
-    if args.keep:
-        # what it takes to put the kept database back before its due sweep (see restore())
-        state = {"now": now, "before": before, "built": built, "due_snapshot": due_snapshot}
-        (WORK_DIR / f"sla-sweep-{backend}-state.json").write_text(json.dumps(state, default=str))
     seconds = [r["seconds"] for r in runs]
     info: dict[str, Any] = {}
     with connection.cursor() as cursor:
@@ -1094,6 +1195,8 @@ def child_sweep(args, backend: str) -> dict:
         "verified": all(r["verified"] for r in runs),
         "breakdown": breakdown,
         "profile": profile,
+        "reused_database": bool(getattr(args, "reused", False)),
+        "compare": compare,
         **info,
     }
     if backend == "postgresql":
@@ -1242,32 +1345,47 @@ def part_due(args) -> dict:
             shutil.rmtree(DUE_DIR, ignore_errors=True)
 
 
+def sweep_db_exists(backend: str) -> bool:
+    if backend == "sqlite":
+        return SQLITE_PATH.exists()
+    import psycopg
+
+    with psycopg.connect(intake.ADMIN_DSN, autocommit=True) as c:
+        return c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DB]).fetchone()
+    return False
+
+
 def part_sweep(args, backend: str) -> dict:
     SWEEP_VAR.mkdir(parents=True, exist_ok=True)
-    if backend == "postgresql":
-        intake.recreate_db(PG_DB)
-        url = PG_URL
-    else:
-        SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        remove_sqlite(SQLITE_PATH)
-        url = f"sqlite:///{SQLITE_PATH}"
+    url = PG_URL if backend == "postgresql" else f"sqlite:///{SQLITE_PATH}"
     env = django_env(url, SWEEP_VAR)
+    reuse = args.reuse and state_path(backend).exists() and sweep_db_exists(backend)
     try:
         t0 = time.perf_counter()
-        manage(["migrate", "--noinput"], env)
-        manage(["seed_demo", "--tickets", "0"], env)
-        manage(["generate_tickets", "--count", str(args.tickets), "--no-history"], env)
+        if reuse:
+            manage(["migrate", "--noinput"], env)
+        else:
+            if backend == "postgresql":
+                intake.recreate_db(PG_DB)
+            else:
+                SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+                remove_sqlite(SQLITE_PATH)
+            manage(["migrate", "--noinput"], env)
+            manage(["seed_demo", "--tickets", "0"], env)
+            manage(["generate_tickets", "--count", str(args.tickets), "--no-history"], env)
         prepare_s = time.perf_counter() - t0
-        res = run_child("sweep", backend, env, args)
+        child_args = argparse.Namespace(**{**vars(args), "reused": reuse})
+        res = run_child("sweep", backend, env, child_args)
         res["prepare_tickets_s"] = round(prepare_s, 1)
         return res
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             if backend == "postgresql":
                 intake.drop_db(PG_DB)
             else:
                 remove_sqlite(SQLITE_PATH)
             shutil.rmtree(SWEEP_VAR, ignore_errors=True)
+            state_path(backend).unlink(missing_ok=True)
 
 
 def part_latency(args) -> dict:
@@ -1464,6 +1582,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--max-load", type=float, default=1.5, help="1-minute load average (1.5)")
     ap.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="sweep: run on the databases kept by an earlier --keep/--reuse run (restored to "
+        "their due state) instead of building them again; keeps them",
+    )
+    ap.add_argument(
+        "--compare",
+        metavar="REV",
+        help="sweep: also time engine.sweep as it was at git revision REV, in the same process "
+        "on the same data, taking turns with the current one; reports the ratio",
+    )
     ap.add_argument("--output", type=Path, default=RESULTS_DIR / "sla.json")
     ap.add_argument("--child-config", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -1525,7 +1655,7 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted")
     finally:
         intake.kill_live_servers()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             intake.drop_db(PG_DB)
 
     doc["interrupted"] = interrupted
