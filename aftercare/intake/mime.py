@@ -15,29 +15,31 @@ The caller owns the returned attachments' temporary files: close them with
 import email.utils
 import io
 import logging
-import mimetypes
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any, BinaryIO
+from typing import BinaryIO
 
 from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from aftercare.intake.bounces import BounceReport, find_bounce
-from aftercare.intake.charsets import decode_bytes, decode_encoded_words, decode_header_bytes
-from aftercare.intake.html_text import html_to_text, sanitize_html, text_to_html
+from aftercare.intake.charsets import decode_encoded_words
+from aftercare.intake.mimebody import (
+    BodyCollector,
+    ParsedAttachment,
+    decode_header_value,
+    header_text,
+    normalise_space,
+)
 from aftercare.intake.mimetree import (
     LineReader,
     MessageTooLarge,
     MimePart,
-    SpooledBody,
     parse_tree,
     read_headers,
-    read_part_headers,
-    unfold,
 )
 
 __all__ = [
@@ -113,29 +115,6 @@ class MailHeaders(Mapping[str, str]):
     def raw_items(self) -> list[tuple[str, str]]:
         """Every (name, value) pair in message order, duplicates included."""
         return list(self._fields)
-
-
-@dataclass(frozen=True, eq=False)
-class ParsedAttachment:
-    """An attachment or inline part. The bytes live in `file` (a spooled temporary file:
-    memory up to 1 MB, disk above); `read_bytes()` loads them when that is acceptable."""
-
-    filename: str
-    content_type: str
-    size: int
-    md5: str
-    content_id: str | None
-    inline: bool
-    file: IO[bytes] = field(repr=False)
-
-    def read_bytes(self) -> bytes:
-        self.file.seek(0)
-        data = self.file.read()
-        self.file.seek(0)
-        return data
-
-    def close(self) -> None:
-        self.file.close()
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,22 +207,8 @@ def _close_tree(tree: MimePart | None) -> None:
             body.close()
 
 
-def decode_header_value(raw: str) -> str:
-    """A header value as text: unfolded, RFC 2047 encoded words decoded."""
-    value = re.sub(r"\r?\n(?=[ \t])", "", raw)
-    return decode_encoded_words(value)
-
-
-def _normalise_space(text: str) -> str:
-    return re.sub(r"[ \t\r\n]+", " ", text).strip()
-
-
 def _headers(raw: list[tuple[str, bytes]], charset_hint: str | None) -> MailHeaders:
-    return MailHeaders([(name, _header_text(value, charset_hint)) for name, value in raw])
-
-
-def _header_text(value: bytes, charset_hint: str | None) -> str:
-    return decode_header_bytes(unfold(value), charset_hint)
+    return MailHeaders([(name, header_text(value, charset_hint)) for name, value in raw])
 
 
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
@@ -294,7 +259,7 @@ def _addresses(raw: str | None, *, require_at: bool = True) -> list[tuple[str, s
         without_comment = re.sub(r"\s*\([^()]*\)\s*", " ", name).strip()
         if without_comment:
             name = without_comment
-        name = _normalise_space(decode_encoded_words(name)).strip("\"' ")
+        name = normalise_space(decode_encoded_words(name)).strip("\"' ")
         if ("@" in address) if require_at else (address or name):
             found.append((name, address))
     return found
@@ -326,7 +291,7 @@ def _date(raw: str | None) -> datetime | None:
 
 
 def _assemble(tree: MimePart, size: int) -> ParsedMail:
-    collector = _BodyCollector()
+    collector = BodyCollector()
     collector.collect(tree)
     headers = _headers(tree.headers, collector.charset_hint)
     sender_name, sender_email = _sender(headers)
@@ -335,7 +300,7 @@ def _assemble(tree: MimePart, size: int) -> ParsedMail:
         message_id=_single_id(headers.get("Message-ID")),
         in_reply_to=_message_ids(headers.get("In-Reply-To")),
         references=_message_ids(headers.get("References")),
-        subject=_normalise_space(decode_header_value(headers.get("Subject", ""))),
+        subject=normalise_space(decode_header_value(headers.get("Subject", ""))),
         date=_date(headers.get("Date")),
         from_email=sender_email or None,
         from_name=sender_name,
@@ -350,228 +315,6 @@ def _assemble(tree: MimePart, size: int) -> ParsedMail:
         bounce=find_bounce(tree, headers, text, collector.attachments),
         size=size,
     )
-
-
-@dataclass
-class _Segment:
-    text: str
-    html: str | None = None
-
-
-class _BodyCollector:
-    """Walks the MIME tree choosing body parts and attachments.
-
-    multipart/alternative contributes its plain and its HTML version as one segment;
-    multipart/related contributes its root, the rest become inline attachments; any other
-    multipart contributes its children in order, so text parts split around inline images
-    (Apple Mail) are joined. A text part with a file name or `attachment` disposition, and
-    every non-text part, is an attachment.
-    """
-
-    def __init__(self) -> None:
-        self.segments: list[_Segment] = []
-        self.attachments: list[ParsedAttachment] = []
-        self.charset_hint: str | None = None
-
-    def body(self) -> tuple[str, str | None, str]:
-        text = "\n".join(segment.text for segment in self.segments if segment.text)
-        if not any(segment.html is not None for segment in self.segments):
-            return text, None, "text/plain"
-        markup = "".join(
-            segment.html if segment.html is not None else text_to_html(segment.text)
-            for segment in self.segments
-        )
-        return text, sanitize_html(markup), "text/html"
-
-    def collect(self, part: MimePart, *, inline_default: bool = False) -> None:
-        if part.is_multipart and part.children:
-            kind = part.content_type
-            if kind == "multipart/alternative":
-                self._collect_alternative(part)
-            elif kind == "multipart/related":
-                root = _related_root(part)
-                self.collect(root)
-                for child in part.children:
-                    if child is not root:
-                        self.collect(child, inline_default=True)
-            else:
-                for child in part.children:
-                    self.collect(child)
-            return
-        if part.is_multipart:
-            # A multipart whose boundary never appears: its whole body is plain content.
-            kept = [(n, v) for n, v in part.headers if n.lower() != "content-type"]
-            part = MimePart(kept, body=part.preamble or part.body)
-        if _is_body_text(part):
-            self._add_text(part)
-        else:
-            self.attachments.append(_attachment(part, inline_default=inline_default))
-
-    def _collect_alternative(self, part: MimePart) -> None:
-        plain: _Segment | None = None
-        rich: _Segment | None = None
-        for child in part.children:
-            version = _BodyCollector()
-            version.collect(child)
-            self.attachments.extend(version.attachments)
-            self.charset_hint = self.charset_hint or version.charset_hint
-            text, html, _kind = version.body()
-            if html is not None:
-                rich = _Segment(text, html)
-            elif plain is None and version.segments:
-                plain = _Segment(text)
-        if rich is not None:
-            if plain is not None and plain.text.strip():
-                rich.text = plain.text
-            self.segments.append(rich)
-        elif plain is not None:
-            self.segments.append(plain)
-
-    def _add_text(self, part: MimePart) -> None:
-        assert part.body is not None
-        data = part.body.read_bytes()
-        part.body.close()
-        charset = part.params.get_content_charset() or None
-        self.charset_hint = self.charset_hint or charset
-        if part.content_type == "text/html":
-            markup = decode_bytes(data, charset or _meta_charset(data))
-            self.segments.append(_Segment(html_to_text(markup), markup))
-        else:
-            text = decode_bytes(data, charset)
-            self.segments.append(_Segment(text.replace("\r\n", "\n").replace("\r", "\n")))
-
-
-def _related_root(part: MimePart) -> MimePart:
-    start = part.params.get_param("start")
-    if isinstance(start, str) and start.strip("<> "):
-        wanted = start.strip("<> ")
-        for child in part.children:
-            if _content_id(child) == wanted:
-                return child
-    return part.children[0]
-
-
-def _disposition(part: MimePart) -> str | None:
-    raw = part.header("Content-Disposition")
-    if raw is None:
-        return None
-    return unfold(raw).split(b";", 1)[0].strip().lower().decode("ascii", "replace") or None
-
-
-def _is_body_text(part: MimePart) -> bool:
-    if part.content_type not in ("text/plain", "text/html"):
-        return False
-    if _disposition(part) == "attachment":
-        return False
-    return not _declared_filename(part)
-
-
-def _content_id(part: MimePart) -> str | None:
-    raw = part.header("Content-ID")
-    if raw is None:
-        return None
-    value = unfold(raw).decode("utf-8", "replace").strip().strip("<>").strip()
-    return value or None
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-
-
-def _meta_charset(data: bytes) -> str | None:
-    match = _META_CHARSET.search(data[:4096])
-    return match.group(1).decode("ascii") if match else None
-
-
-def _declared_filename(part: MimePart) -> str:
-    params = part.params
-    for name, header in (("filename", "content-disposition"), ("name", "content-type")):
-        value: Any = params.get_param(name, header=header)
-        if value is None:
-            continue
-        if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
-            charset, _language, text = value
-            raw = str(text).encode("latin-1", "replace")
-            value = decode_bytes(raw, charset or "utf-8")
-        else:
-            value = email.utils.unquote(str(value))
-        cleaned = _clean_filename(decode_encoded_words(value))
-        if cleaned:
-            return cleaned
-    return ""
-
-
-def _clean_filename(name: str) -> str:
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name)
-    name = re.split(r"[/\\]", name)[-1]
-    return name.strip(". \t")
-
-
-# Extensions for types where mimetypes guesses badly or not at all.
-_EXTENSIONS = {
-    "message/rfc822": ".eml",
-    "message/delivery-status": ".txt",
-    "message/disposition-notification": ".txt",
-    "text/rfc822-headers": ".txt",
-    "text/plain": ".txt",
-    "text/html": ".html",
-    "text/calendar": ".ics",
-    "image/jpeg": ".jpg",
-    "image/jpg": ".jpg",
-    "image/pjpeg": ".jpg",
-    "application/ms-tnef": ".dat",
-    "application/octet-stream": "",
-    "application/pgp-encrypted": "",
-}
-_BASE_NAMES = {
-    "application/ms-tnef": "winmail",
-    "text/calendar": "calendar",
-    "message/delivery-status": "delivery-status",
-    "message/rfc822": "message",
-    "text/rfc822-headers": "headers",
-}
-_MAJOR_NAMES = {"text": "document", "image": "image", "audio": "audio", "video": "video"}
-
-
-def _attachment(part: MimePart, *, inline_default: bool) -> ParsedAttachment:
-    body = part.body if part.body is not None else SpooledBody()
-    kind = part.content_type
-    filename = _declared_filename(part) or _generated_filename(part, kind)
-    disposition = _disposition(part)
-    content_id = _content_id(part)
-    inline = disposition == "inline" or (
-        disposition is None and (content_id is not None or inline_default)
-    )
-    body.file.seek(0)
-    return ParsedAttachment(
-        filename=filename,
-        content_type=kind,
-        size=body.size,
-        md5=body.md5,
-        content_id=content_id,
-        inline=inline,
-        file=body.file,
-    )
-
-
-def _generated_filename(part: MimePart, kind: str) -> str:
-    extension = _EXTENSIONS.get(kind)
-    if extension is None:
-        extension = mimetypes.guess_extension(kind, strict=False) or ""
-    stem = ""
-    if kind == "message/rfc822":
-        embedded = read_part_headers(part)
-        subject_raw = embedded.header("Subject")
-        if subject_raw is not None:
-            stem = _normalise_space(decode_header_value(_header_text(subject_raw, None)))
-    description = part.header("Content-Description")
-    if not stem and extension and description is not None:
-        stem = _normalise_space(decode_header_value(_header_text(description, None)))
-    stem = _clean_filename(stem)[:200]
-    if not extension:
-        return stem or _BASE_NAMES.get(kind, "file")
-    if not stem:
-        stem = _BASE_NAMES.get(kind) or _MAJOR_NAMES.get(kind.split("/", 1)[0], "file")
-    return stem + extension
 
 
 _AUTO_RESPONSE_VALUES = re.compile(r"\b(bulk|junk|list|auto_reply|auto-reply)\b", re.I)

@@ -28,8 +28,8 @@ from aftercare.intake.html_text import (
     QUOTE_IDS,
     Node,
     TextLine,
-    html_to_text,
     parse_html,
+    render_lines,
     serialize,
     text_lines,
 )
@@ -241,6 +241,10 @@ def extract_reply(text: str) -> str:
 def extract_reply_html(markup: str) -> str:
     """HTML without its quotation: known editor markers first, then the same line rules as
     `extract_reply` applied to the rendered lines, cutting the tree where the quote starts."""
+    return serialize(_reply_tree(markup))
+
+
+def _reply_tree(markup: str) -> Node:
     root = parse_html(markup)
     for node in root.iter():
         if node.parent is None or node.tag is None:
@@ -251,15 +255,14 @@ def extract_reply_html(markup: str) -> str:
             _cut_from(_back_over_rules(node))
             break
     lines = text_lines(root)
-    rendered = [_rendered(line) for line in lines]
-    found = _quotation_range(rendered)
+    found = _quotation_range([_rendered(line) for line in lines])
     if found is not None:
         start, end = found
         if end >= len(lines) and start > 0:
             anchor = next((line.anchor for line in lines[start:] if line.anchor), None)
             if anchor is not None and _has_text_before(root, anchor):
                 _cut_from(anchor)
-    return serialize(root)
+    return root
 
 
 def _rendered(line: TextLine) -> str:
@@ -396,7 +399,7 @@ def strip_reply(text: str, *, html: str | None = None, sender: str | None = None
     """
     source = text
     if html and html.strip():
-        from_html = html_to_text(extract_reply_html(html))
+        from_html = render_lines(text_lines(_reply_tree(html)))
         if from_html.strip() or not text.strip():
             source = from_html
     reply = extract_reply(source)
