@@ -163,8 +163,8 @@ class _Ticket:
 
 
 class _Batch:
-    """What firing one batch of clocks writes: clock progress, events, notifications and the
-    tickets escalation levels changed."""
+    """What firing one batch writes besides the clocks themselves: timeline events,
+    notifications, and the tickets that escalation levels with actions changed."""
 
     def __init__(self) -> None:
         self.events: list[tuple[int, str, str, dt.datetime]] = []
