@@ -27,6 +27,9 @@ READ_CHUNK = 64 * 1024  # longest line piece read at once; longer lines arrive i
 SPOOL_IN_MEMORY = 1024 * 1024  # a part's decoded body spills to disk above this size
 _BATCH = 256 * 1024  # encoded bytes collected before each decode and write
 MAX_DEPTH = 40  # deeper multipart nesting is kept as an opaque leaf
+# Parts beyond this many are skipped (the raw message, kept by the caller, still has them):
+# each part costs a spooled file, and a hostile message could hold millions.
+MAX_PARTS = 1000
 _MAX_HEADER_BYTES = 1024 * 1024  # per header block; the rest of a monster block is dropped
 
 
@@ -48,6 +51,7 @@ class LineReader:
         self._next_starts_line = True
         self.at_line_start = True
         self.consumed = 0
+        self.parts = 0
 
     def readline(self) -> bytes:
         if self._pushed:
@@ -190,6 +194,7 @@ def _read_part(
     part: MimePart | None = None,
 ) -> tuple[MimePart, Terminator | None]:
     part = part if part is not None else MimePart([])
+    reader.parts += 1
     end = _read_headers(reader, boundaries, part.headers, top=top)
     if end is not None:
         part.body = SpooledBody()
@@ -239,6 +244,9 @@ def _read_multipart(
     end = _stream_leaf(reader, part.preamble, _Identity(), active)
     child_type = "message/rfc822" if part.content_type == "multipart/digest" else "text/plain"
     while end is not None and end == (boundary, False):
+        if reader.parts >= MAX_PARTS:
+            end = _stream_leaf(reader, None, _Identity(), active)
+            continue
         child, end = _read_part(reader, active, depth=depth + 1)
         child.default_type = child_type
         part.children.append(child)

@@ -343,6 +343,14 @@ def test_base64_with_junk_and_padding_inside() -> None:
         assert parsed.attachments[0].read_bytes() == b"abcd"
 
 
+def test_parts_beyond_the_limit_are_skipped() -> None:
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\n{i}\r\n" for i in range(1500))
+    raw = HEAD + 'Subject: x\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' + parts
+    parsed = parse(raw + "--b--\r\n")
+    # The message itself is part 1, so its first 999 sub-parts are read.
+    assert parsed.text.split("\n") == [str(i) for i in range(999)]
+
+
 # --- bounces and automatic mail ---------------------------------------------------------
 
 DSN = (
