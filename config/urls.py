@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("aftercare.accounts.urls")),
     path("", include("aftercare.catalog.urls")),
     path("", include("aftercare.tickets.urls")),
+    path("", include("aftercare.kb.urls")),
     path("", include("aftercare.intake.urls")),
 ]
 

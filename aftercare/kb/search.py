@@ -8,7 +8,7 @@ query; the same SQL runs on SQLite and PostgreSQL. Nothing else is read per arti
 
 Before ranking, a query is widened in two ways:
 - synonyms (SynonymGroup): when the query contains one phrase of a group, the other phrases'
-  terms are searched too, at SYNONYM_WEIGHT;
+  terms are searched too, each phrase at SYNONYM_WEIGHT shared among its terms;
 - spelling: an English word of four letters or more that no live document contains is
   replaced by the nearest indexed word (edit distance 1, or 2 from six letters up), found
   through SearchTermKey rows instead of comparing against the whole vocabulary.
@@ -72,9 +72,9 @@ class SearchOutcome:
 # --- building the index -----------------------------------------------------------------------
 
 
-def version_terms(version: ArticleVersion) -> Counter[str]:
+def version_terms(version: ArticleVersion) -> dict[str, float]:
     """Weighted term frequencies of one version: a word in the title counts three times."""
-    counts: Counter[str] = Counter()
+    counts: dict[str, float] = defaultdict(float)
     for name, weight in FIELD_WEIGHTS.items():
         for term in terms(getattr(version, name)):
             counts[term] += weight
@@ -406,8 +406,11 @@ def search(
     synonyms = expand_synonyms(query)
     wanted = dict(asked)
     for phrase in synonyms:
-        for term in terms(phrase):
-            wanted.setdefault(term, SYNONYM_WEIGHT)
+        # A phrase stands for one thing however many words it has: its terms share the weight,
+        # so that 制冷效果差 (four terms) does not outweigh the 不制冷 the customer typed.
+        phrase_terms = set(terms(phrase))
+        for term in phrase_terms:
+            wanted.setdefault(term, SYNONYM_WEIGHT / len(phrase_terms))
     outcome = SearchOutcome(hits=[], total=0, terms=list(asked), synonyms=synonyms)
     if not wanted:
         return outcome

@@ -408,7 +408,8 @@ def add_article_attachment(
             data={"attachment_id": attachment.pk, "name": checked.name, "size": checked.size},
         )
     except Exception:
-        attachment.file.storage.delete(attachment.file.name)
+        if attachment.file.name:
+            attachment.file.storage.delete(attachment.file.name)
         raise
     return attachment
 
