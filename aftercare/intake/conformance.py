@@ -112,8 +112,7 @@ KNOWN_FAILURES: dict[str, str] = {
     ),
     "talon/misc/reply-separated-by-hr": (
         "talon removes the whole <div> around the 'From:' block, including 'Bob' above the "
-        "<hr>, which the sender wrote; we cut at the <hr> and keep it (and we do not add the "
-        "empty <head> that lxml's serialiser writes)"
+        "<hr>, which the sender wrote; we cut at the <hr> and keep it"
     ),
 }
 

@@ -302,7 +302,10 @@ _STYLES = {
 
 # Reply editors' quote markers survive sanitising, so reply stripping can use them later.
 QUOTE_CLASSES = {"gmail_quote", "gmail_quote_container", "yahoo_quoted", "moz-cite-prefix"}
-QUOTE_IDS = {"divRplyFwdMsg", "appendonsend", "isReplyContent", "stopSpelling"}
+QUOTE_IDS = {
+    "divRplyFwdMsg", "x_divRplyFwdMsg", "appendonsend", "x_appendonsend", "isReplyContent",
+    "stopSpelling", "OLK_SRC_BODY_SECTION",
+}  # fmt: skip
 
 
 def sanitize_html(markup: str) -> str:

@@ -240,8 +240,14 @@ def extract_reply(text: str) -> str:
 
 def extract_reply_html(markup: str) -> str:
     """HTML without its quotation: known editor markers first, then the same line rules as
-    `extract_reply` applied to the rendered lines, cutting the tree where the quote starts."""
-    return serialize(_reply_tree(markup))
+    `extract_reply` applied to the rendered lines, cutting the tree where the quote starts.
+    A whole document keeps its <html><head><body> frame."""
+    root = _reply_tree(markup)
+    document = next((node for node in root.children if node.tag == "html"), None)
+    if document is not None and not any(node.tag == "head" for node in document.children):
+        head = Node("head", parent=document)
+        document.children.insert(0, head)
+    return serialize(root)
 
 
 def _reply_tree(markup: str) -> Node:
@@ -441,6 +447,7 @@ def split_fragments(text: str) -> list[Fragment]:
     lines = _join_broken_attribution(text.replace("\r\n", "\n").split("\n"))
     if len(lines) > 1 and lines[0] == "":
         lines = lines[1:]
+    lines = _blank_before_underscore_rules(lines)
     fragments: list[Fragment] = []
     current: Fragment | None = None
     found_visible = False
@@ -495,6 +502,17 @@ def _join_broken_attribution(lines: list[str]) -> list[str]:
                     return [*lines[:index], joined, *lines[end + 1 :]]
                 return lines
     return lines
+
+
+def _blank_before_underscore_rules(lines: list[str]) -> list[str]:
+    """Outlook puts its "________" rule right under the reply; a blank line above the rule
+    lets it start a signature fragment as a rule after a blank line does."""
+    spaced: list[str] = []
+    for line in lines:
+        if line.startswith("________") and spaced and spaced[-1] != "":
+            spaced.append("")
+        spaced.append(line)
+    return spaced
 
 
 def visible_text(fragments: list[Fragment]) -> str:
