@@ -1,9 +1,12 @@
 """Reply stripping: the Chinese and English client formats the issue names, signatures,
 HTML quote markers, GitHub-style fragments, and run time on hostile input."""
 
+import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aftercare.intake.mime import parse_message
 from aftercare.intake.replies import (
@@ -231,3 +234,40 @@ def test_hostile_input_is_handled_in_linear_time(text: str) -> None:
     strip_reply(text, sender="a@example.com")
     split_fragments(text)
     assert time.perf_counter() - started < 2.0
+
+
+_LINES = st.sampled_from(
+    [
+        "",
+        "> 引用",
+        ">> nested",
+        "-- ",
+        "--",
+        "________________________________",
+        "-----Original Message-----",
+        "------------------ 原始邮件 ------------------",
+        "发件人: 客服 <kefu@example.com>",
+        "发送时间: 2026年11月26日 9:12",
+        "From: a@example.com",
+        "Sent: Thursday",
+        "On Thu, Nov 26, 2026 at 9:12 AM, Li wrote:",
+        "在 2026年11月26日 09:12，客服 写道：",
+        "Sent from my iPhone",
+        "发自我的iPhone",
+        "好的，谢谢。",
+        "Please send the unit back.",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_LINES, st.text(max_size=40)), max_size=40))
+def test_stripping_only_removes_lines(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    kept = {"", *(line.strip() for line in text.replace("\r", "\n").split("\n"))}
+    result = strip_reply(text, sender="li@example.com")
+    assert all(line.strip() in kept for line in result.split("\n"))
+    fragments = split_fragments(text)
+    joined = "".join(fragment.content for fragment in fragments)
+    # Trailing whitespace and NULs are trimmed per line (as email_reply_parser does).
+    assert re.sub(r"[\s\x00]", "", joined) == re.sub(r"[\s\x00]", "", text)
