@@ -14,6 +14,7 @@ from aftercare.accounts.models import Team, TeamMembership, User
 from aftercare.catalog.models import Product, ProductLine, ProductUnit, SalesChannel
 from aftercare.customers.choices import CustomerKind, CustomerTier
 from aftercare.customers.models import Address, Contact, Customer
+from aftercare.kb.demo import seed_knowledge_base
 from aftercare.sla.models import SlaClock
 from aftercare.tickets.choices import OPEN_STATUS_VALUES, CustomFieldType, TicketKind
 from aftercare.tickets.models import CustomFieldDefinition, Ticket
@@ -218,6 +219,7 @@ def seed_demo(*, tickets: int = 2000, seed: int = 2026, progress=None) -> SeedRe
         created = generate_tickets(tickets, seed=seed, days=90, progress=progress)
         start_demo_clocks()
     seed_demo_mail()
+    seed_knowledge_base()
     sign_ins = [(u, str(r.label)) for u, _, r, _, _ in USERS]
     sign_ins.append(("customer", str(Role.CUSTOMER.label)))
     return SeedResult(created, sign_ins)
