@@ -323,8 +323,19 @@ def sanitize_html(markup: str) -> str:
         strip_comments=True,
         filter_style_properties=_STYLES,
         allowed_classes={tag: QUOTE_CLASSES for tag in ("div", "blockquote", "span")},
+        attribute_filter=_inline_images_only,
         tag_attribute_values={tag: {"id": QUOTE_IDS} for tag in ("div", "blockquote", "hr")},
     ).strip()
+
+
+def _inline_images_only(tag: str, attribute: str, value: str) -> str | None:
+    """data: URLs are allowed for embedded images, never for links (a data:text/html link
+    is a script in disguise)."""
+    if value.lstrip()[:5].lower() == "data:" and not (
+        tag == "img" and attribute == "src" and value.lstrip()[:11].lower() == "data:image/"
+    ):
+        return None
+    return value
 
 
 def text_to_html(text: str) -> str:

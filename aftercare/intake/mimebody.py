@@ -211,9 +211,15 @@ def _declared_filename(part: MimePart) -> str:
 
 
 def _clean_filename(name: str) -> str:
+    """A file name safe to store and show: no path, no control characters, at most 200
+    characters (the extension kept)."""
     name = re.sub(r"[\x00-\x1f\x7f]", "", name)
-    name = re.split(r"[/\\]", name)[-1]
-    return name.strip(". \t")
+    name = re.split(r"[/\\]", name)[-1].strip(". \t")
+    if len(name) > 200:
+        stem, dot, extension = name.rpartition(".")
+        keep = extension if dot and len(extension) <= 10 else ""
+        name = name[: 200 - len(keep) - 1] + "." + keep if keep else name[:200]
+    return name
 
 
 # Extensions for types where mimetypes guesses badly or not at all.

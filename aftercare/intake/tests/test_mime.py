@@ -262,6 +262,7 @@ def test_forwarded_message_tnef_and_calendar_are_kept() -> None:
         ("Content-Disposition: attachment; filename*=gb2312''%B7%A2%C6%B1.pdf", "发票.pdf"),
         ('Content-Disposition: attachment; filename="C:\\\\Users\\\\a\\\\报告.doc"', "报告.doc"),
         ("Content-Type: image/jpeg", "image.jpg"),
+        ('Content-Type: text/plain; name="' + "很长" * 150 + '.txt"', "很长" * 98 + ".txt"),
         ("Content-Type: application/octet-stream", "file"),
         ("Content-Type: application/x-unknown-thing", "file"),
     ],
@@ -287,6 +288,18 @@ def test_text_part_with_a_file_name_is_an_attachment() -> None:
         assert [(a.filename, a.read_bytes()) for a in parsed.attachments] == [
             ("log.txt", b"error 42")
         ]
+
+
+def test_sanitised_html_allows_embedded_images_but_no_data_links() -> None:
+    raw = (
+        HEAD + "Subject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        '<a href="data:text/html,<script>alert(1)</script>">x</a>'
+        '<img src="data:image/png;base64,iVBORw0KGgo="><a href="https://example.com/">y</a>'
+    )
+    assert parse(raw).html == (
+        '<a rel="noopener noreferrer nofollow">x</a><img src="data:image/png;base64,iVBORw0KGgo=">'
+        '<a href="https://example.com/" rel="noopener noreferrer nofollow">y</a>'
+    )
 
 
 def test_html_only_mail_gets_plain_text() -> None:
