@@ -216,7 +216,7 @@ def _clean_filename(name: str) -> str:
     name = re.sub(r"[\x00-\x1f\x7f]", "", name)
     name = re.split(r"[/\\]", name)[-1].strip(". \t")
     if len(name) > 200:
-        stem, dot, extension = name.rpartition(".")
+        _stem, dot, extension = name.rpartition(".")
         keep = extension if dot and len(extension) <= 10 else ""
         name = name[: 200 - len(keep) - 1] + "." + keep if keep else name[:200]
     return name
