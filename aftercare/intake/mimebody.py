@@ -168,10 +168,17 @@ def _disposition(part: MimePart) -> str | None:
     return unfold(raw).split(b";", 1)[0].strip().lower().decode("ascii", "replace") or None
 
 
+# A text part larger than this is kept as an attachment instead of being decoded, rendered
+# and sanitised as the body (a multi-megabyte HTML "body" is a report or an attack).
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
 def _is_body_text(part: MimePart) -> bool:
     if part.content_type not in ("text/plain", "text/html"):
         return False
     if _disposition(part) == "attachment":
+        return False
+    if part.body is not None and part.body.size > MAX_BODY_BYTES:
         return False
     return not _declared_filename(part)
 
@@ -244,6 +251,8 @@ _BASE_NAMES = {
     "message/delivery-status": "delivery-status",
     "message/rfc822": "message",
     "text/rfc822-headers": "headers",
+    "text/html": "message",
+    "text/plain": "message",
 }
 _MAJOR_NAMES = {"text": "document", "image": "image", "audio": "audio", "video": "video"}
 

@@ -302,6 +302,20 @@ def test_sanitised_html_allows_embedded_images_but_no_data_links() -> None:
     )
 
 
+def test_an_oversized_body_part_is_kept_as_an_attachment() -> None:
+    huge = "<p>" + "报表" * (3 * 1024 * 1024) + "</p>"  # 18 MB of UTF-8
+    raw = (
+        HEAD + 'Subject: x\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\n见附件\r\n"
+        "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + huge + "\r\n--b--\r\n"
+    )
+    with parse(raw) as parsed:
+        assert (parsed.text, parsed.html) == ("见附件", None)
+        assert [(a.filename, a.size) for a in parsed.attachments] == [
+            ("message.html", len(huge.encode()))
+        ]
+
+
 def test_html_only_mail_gets_plain_text() -> None:
     raw = (
         HEAD + "Subject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
