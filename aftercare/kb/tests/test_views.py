@@ -102,6 +102,12 @@ def test_staff_pages_write_review_and_diff(personas, articles):
     diff = lead.get(f"/kb/{article.pk}/diff?lang=zh-hans&from=1&to=2").content.decode()
     assert "冰箱<ins>冷冻室</ins>结霜" in diff
     assert "<ins>手动</ins>化霜" in diff
+    form = agent.get(f"/kb/{article.pk}/edit?lang=zh-hans").content.decode()
+    assert '<textarea id="f-body" name="body" rows="16">手动化霜</textarea>' in form
+    assert 'name="base_version" value="2"' in form
+    assert agent.get("/kb/new").status_code == 200
+    searched = agent.get("/kb/", {"q": "漏氟"}).content.decode()
+    assert "漏氟判定标准" in searched and "冰箱冷冻室结霜" not in searched
     listing = agent.get("/kb/").content.decode()
     assert "漏氟判定标准" in listing and "冰箱冷冻室结霜" in listing
 
