@@ -41,6 +41,10 @@ _CLOSES = {
 _SCOPE = {"table", "ul", "ol", "dl", "blockquote", "div", "td", "th", "body", "html", "select"}
 
 
+# Deeper elements become siblings: rendering recurses, and hostile mail nests thousands deep.
+_MAX_NESTING = 200
+
+
 @dataclass(eq=False)
 class Node:
     """An element (tag set) or a text node (tag None, text set) of the parsed document."""
@@ -98,7 +102,7 @@ class _TreeBuilder(HTMLParser):
                 if open_tag in _SCOPE:
                     break
         element = self.stack[-1].append(Node(tag, attrs))
-        if tag not in _VOID:
+        if tag not in _VOID and len(self.stack) < _MAX_NESTING:
             self.stack.append(element)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:

@@ -236,6 +236,11 @@ def test_hostile_input_is_handled_in_linear_time(text: str) -> None:
     assert time.perf_counter() - started < 2.0
 
 
+def test_deeply_nested_html_does_not_exhaust_the_stack() -> None:
+    markup = "<div>" * 50_000 + "新内容" + "</div>" * 50_000
+    assert strip_reply("", html=markup) == "新内容"
+
+
 _LINES = st.sampled_from(
     [
         "",
