@@ -306,7 +306,7 @@ def article_new(request: AuthedRequest) -> HttpResponse:
             "creating": True,
             "types": ArticleType.choices,
             "audiences": Audience.choices,
-            "languages": Language.choices,
+            "language_choices": Language.choices,
             "categories": Category.objects.all(),
         },
     )
