@@ -49,6 +49,7 @@ SUBJECT_MAX = 200
 # What a serial number printed on a product looks like: letters, digits and dashes.
 _SERIAL_CANDIDATE = re.compile(r"[A-Z0-9][A-Z0-9\-]{7,39}")
 _HEAD_BYTES = 256 * 1024
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -528,6 +529,17 @@ def _append(
     return _finish(inbound, InboundStatus.APPENDED, ticket=ticket, message=message)
 
 
+def _written_language(text: str) -> str:
+    """zh-hans, zh-hant (traditional characters) or en."""
+    sample = "".join(_CJK.findall(text[:4000]))
+    if not sample:
+        return "en"
+    import zhconv
+
+    changed = sum(a != b for a, b in zip(sample, zhconv.convert(sample, "zh-hans"), strict=False))
+    return "zh-hant" if changed * 10 >= len(sample) else "zh-hans"
+
+
 def _find_unit(parsed: ParsedMail, customer_id: int) -> ProductUnit | None:
     text = f"{parsed.subject}\n{parsed.text}"[:20000].upper()
     candidates = list(dict.fromkeys(_SERIAL_CANDIDATE.findall(text)))[:50]
@@ -554,6 +566,10 @@ def _open_from_mail(
         return _mark_quarantined(inbound, "sender_invalid", str(exc))
     inbound.participants = _participants(parsed)
     customer_user = customer_user_for(match.contact)
+    if not customer_user.language:
+        # Acknowledgements and replies go out in the language the customer wrote in.
+        customer_user.language = _written_language(f"{parsed.subject}\n{parsed.text}")
+        customer_user.save(update_fields=["language"])
     uploads, refused = _uploads(parsed)
     mailbox = inbound.mailbox
     ticket = tickets.open_ticket(

@@ -10,6 +10,15 @@ from huey.contrib.djhuey import db_task
 from .choices import EventKind
 
 
+def customer_language(ticket) -> str:
+    """The language to write to the customer in: the one of the customer who opened the
+    ticket when known (a mail written in English is answered in English), else the default."""
+    opener = ticket.created_by
+    if opener is not None and opener.is_customer and opener.language:
+        return opener.language
+    return settings.LANGUAGE_CODE
+
+
 @db_task(retries=3, retry_delay=30)
 def send_acknowledgement(ticket_id: int) -> bool:
     from aftercare.intake.outbox import queue_email
@@ -22,7 +31,9 @@ def send_acknowledgement(ticket_id: int) -> bool:
         )
         if not claimed:
             return False
-        ticket = Ticket.objects.select_related("contact", "customer").get(pk=ticket_id)
+        ticket = Ticket.objects.select_related("contact", "customer", "created_by").get(
+            pk=ticket_id
+        )
         recipient = ticket.contact.email if ticket.contact else None
         TicketEvent.objects.create(
             ticket=ticket,
@@ -30,7 +41,7 @@ def send_acknowledgement(ticket_id: int) -> bool:
             data={"email": recipient or "", "sent": bool(recipient)},
         )
         if recipient:
-            with translation.override(settings.LANGUAGE_CODE):
+            with translation.override(customer_language(ticket)):
                 queue_email(
                     ticket=ticket,
                     to=[recipient],
@@ -59,10 +70,12 @@ def notify_customer_of_reply(message_id: int) -> bool:
         )
         if not claimed:
             return False
-        message = Message.objects.select_related("ticket__contact", "author").get(pk=message_id)
+        message = Message.objects.select_related(
+            "ticket__contact", "ticket__created_by", "author"
+        ).get(pk=message_id)
         contact = message.ticket.contact
         if contact and contact.email:
-            with translation.override(settings.LANGUAGE_CODE):
+            with translation.override(customer_language(message.ticket)):
                 queue_email(
                     ticket=message.ticket,
                     to=[contact.email],

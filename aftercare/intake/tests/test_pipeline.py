@@ -436,3 +436,19 @@ def test_acknowledgements_wait_in_the_outbox_while_smtp_is_down(mailbox, setting
     assert "ConnectionRefusedError" in outbound.last_error
     delay = outbound.next_attempt_at - outbound.created_at
     assert dt.timedelta(seconds=59) < delay < dt.timedelta(seconds=70)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "expected_subject"),
+    [
+        ("Fridge is noisy", "Hello, my fridge makes a loud noise at night.", "We've received"),
+        ("冰箱噪音很大", "您好，冰箱晚上噪音很大。", "我们已收到您的服务请求"),
+        ("冰箱噪音很大", "您好，冰箱晚上噪音很大，請儘快安排師傅維修。", "我們已收到您的服務請求"),
+    ],
+)
+def test_the_acknowledgement_is_written_in_the_customers_language(
+    mailbox, subject, body, expected_subject
+):
+    receive(compose(message_id=unique_id(), subject=subject, body=body), mailbox)
+    (ack,) = mail.outbox
+    assert expected_subject in ack.subject
