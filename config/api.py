@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from aftercare.accounts.api import router as accounts_router
+from aftercare.assist.api import router as triage_router
 from aftercare.catalog.api import router as catalog_router
 from aftercare.core.api_support import BearerTokenAuth, SessionAuth
 from aftercare.core.errors import DomainError
@@ -106,3 +107,4 @@ api.add_router("", attachments_router)
 api.add_router("", sla_router)
 api.add_router("", intake_router)
 api.add_router("", kb_router)
+api.add_router("", triage_router)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from aftercare.accounts.choices import Department, Role
 from aftercare.accounts.models import Team, TeamMembership, User
+from aftercare.assist.demo import train_demo_models
 from aftercare.catalog.models import Product, ProductLine, ProductUnit, SalesChannel
 from aftercare.customers.choices import CustomerKind, CustomerTier
 from aftercare.customers.models import Address, Contact, Customer
@@ -218,6 +219,7 @@ def seed_demo(*, tickets: int = 2000, seed: int = 2026, progress=None) -> SeedRe
     if tickets and not Ticket.objects.exists():
         created = generate_tickets(tickets, seed=seed, days=90, progress=progress)
         start_demo_clocks()
+        train_demo_models()
     seed_demo_mail()
     seed_knowledge_base()
     sign_ins = [(u, str(r.label)) for u, _, r, _, _ in USERS]

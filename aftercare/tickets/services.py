@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from aftercare.accounts.models import Team, User
+from aftercare.assist import hooks as triage
 from aftercare.catalog.models import ProductUnit
 from aftercare.core.errors import Conflict, ValidationFailed
 from aftercare.customers.models import Contact, Customer
@@ -193,6 +194,7 @@ def open_ticket(
     )
     if acknowledge:
         transaction.on_commit(lambda: tasks.send_acknowledgement(ticket.pk))
+    triage.queue_ticket_triage(ticket.pk)
     return ticket
 
 
@@ -281,6 +283,7 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
             sla.reevaluate(ticket, now, actor)
         if {"subject", "description", "product_unit"} & set(changed):
             refresh_search_document(ticket)
+        triage.note_field_changes(actor=actor, ticket=ticket, fields=changed)
     return ticket
 
 

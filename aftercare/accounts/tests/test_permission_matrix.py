@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from aftercare.accounts.choices import Department, Role
 from aftercare.accounts.models import Team, TeamMembership
+from aftercare.assist.tests.matrix import TRIAGE_ENDPOINTS
 from aftercare.catalog.models import ProductUnit
 from aftercare.conftest import make_user
 from aftercare.kb.tests.matrix import KB_ENDPOINTS
@@ -370,6 +371,7 @@ ENDPOINTS = [
     ("me", "get", lambda w, o: "users/me", None, anyone(200)),
     ("tokens", "get", lambda w, o: "tokens", None, anyone(200)),
     *KB_ENDPOINTS,
+    *TRIAGE_ENDPOINTS,
 ]
 
 
