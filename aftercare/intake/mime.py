@@ -220,11 +220,8 @@ def _message_ids(raw: str | None) -> list[str]:
     found = [re.sub(r"\s+", "", match) for match in _ANGLE_ID.findall(raw)]
     if not found:
         found = [token.strip("<>") for token in re.split(r"[\s,]+", raw) if "@" in token]
-    unique: list[str] = []
-    for message_id in found:
-        if message_id and message_id not in unique and len(message_id) <= 998:
-            unique.append(message_id)
-    return unique
+    # Order kept, duplicates dropped (dict keys keep insertion order).
+    return list(dict.fromkeys(m for m in found if m and len(m) <= 998))
 
 
 def _single_id(raw: str | None) -> str | None:
