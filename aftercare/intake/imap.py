@@ -8,6 +8,7 @@ is fetched again next time — and Message-ID de-duplication makes that harmless
 import imaplib
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -129,13 +130,13 @@ def poll_mailbox(mailbox: Mailbox, *, limit: int = FETCH_BATCH) -> PollReport:
     return report
 
 
-def wait_for_new_mail(mailbox: Mailbox, *, seconds: int = 300) -> bool:
+def wait_for_new_mail(mailbox: Mailbox, *, seconds: int = 300) -> bool | None:
     """IMAP IDLE (RFC 2177) where the server offers it: block until the server says a message
-    arrived or `seconds` pass. Returns True when new mail is there; False on timeout or when
-    the server cannot IDLE (the caller then polls on its schedule)."""
+    arrived or `seconds` pass. Returns True when new mail is there, False on timeout, None when
+    the server cannot IDLE (the minute-by-minute poll then does the work)."""
     with connect(mailbox) as client:
         if b"IDLE" not in _capabilities(client):
-            return False
+            return None
         _check(client.select(f'"{mailbox.imap_folder}"'), "SELECT")
         tag = client._new_tag()  # type: ignore[attr-defined]
         client.send(tag + b" IDLE\r\n")
@@ -161,3 +162,39 @@ def wait_for_new_mail(mailbox: Mailbox, *, seconds: int = 300) -> bool:
             if not line or line.startswith(tag):
                 break
         return arrived
+
+
+def watch_mailbox(mailbox_id: int, stop: threading.Event, *, idle_seconds: int = 300) -> None:
+    """Fetch new mail the moment the server announces it, for as long as `stop` is not set
+    and the mailbox stays active. Errors back off for a minute; the periodic poll is the
+    safety net either way."""
+    from django.db import close_old_connections
+
+    while not stop.is_set():
+        close_old_connections()
+        mailbox = Mailbox.objects.filter(pk=mailbox_id, is_active=True).exclude(imap_host="")
+        current = mailbox.first()
+        if current is None:
+            return
+        poll_mailbox(current)
+        try:
+            arrived = wait_for_new_mail(current, seconds=idle_seconds)
+        except MailboxUnreachable as exc:
+            log.warning("mailbox %s: %s", current.name, exc)
+            arrived = False
+            stop.wait(60)
+        if arrived is None:
+            return
+
+
+def start_watchers(stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for mailbox_id in (
+        Mailbox.objects.filter(is_active=True).exclude(imap_host="").values_list("pk", flat=True)
+    ):
+        thread = threading.Thread(
+            target=watch_mailbox, args=(mailbox_id, stop), daemon=True, name=f"imap-{mailbox_id}"
+        )
+        thread.start()
+        threads.append(thread)
+    return threads

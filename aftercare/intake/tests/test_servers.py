@@ -10,7 +10,12 @@ import pytest
 from django.utils import timezone
 
 from aftercare.intake.choices import MailSecurity, OutboundStatus
-from aftercare.intake.imap import PROCESSED_KEYWORD, poll_mailbox, wait_for_new_mail
+from aftercare.intake.imap import (
+    PROCESSED_KEYWORD,
+    poll_mailbox,
+    wait_for_new_mail,
+    watch_mailbox,
+)
 from aftercare.intake.models import InboundEmail, Mailbox, OutboundEmail
 from aftercare.intake.tasks import deliver_due_email
 from aftercare.tickets.models import Ticket
@@ -134,6 +139,25 @@ def test_idle_wakes_up_when_mail_arrives(imap_server, imap_mailbox):  # noqa: F8
 
     assert outcome["arrived"] is True
     assert outcome["seconds"] < 10
+
+
+def test_the_watcher_fetches_mail_as_soon_as_it_arrives(imap_server, imap_mailbox):  # noqa: F811
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=watch_mailbox, args=(imap_mailbox.pk, stop), kwargs={"idle_seconds": 3}
+    )
+    watcher.start()
+    try:
+        time.sleep(1.0)
+        imap_server.deliver(imap_mailbox.imap_username, compose(message_id=unique_id()))
+        deadline = time.monotonic() + 10
+        while not Ticket.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert Ticket.objects.count() == 1
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert not watcher.is_alive()
 
 
 def test_replies_go_out_over_smtp_with_threading_headers(

@@ -4,6 +4,7 @@ Scaled out, run `gunicorn config.wsgi` and `manage.py run_huey` as separate proc
 """
 
 import signal
+import threading
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -28,4 +29,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self.stdout.write(f"Task worker started ({workers} threads, queue: {HUEY.name}).")
+        from aftercare.intake.imap import start_watchers
+
+        watchers = start_watchers(threading.Event())
+        if watchers:
+            self.stdout.write(f"Watching {len(watchers)} mailbox(es) with IMAP IDLE.")
         call_command("runserver", addrport, use_reloader=False, use_threading=True)
