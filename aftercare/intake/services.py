@@ -142,7 +142,27 @@ def receive_email(
             reason=exc.reason_code,
             detail=str(exc.message),
         )
-    key = parsed.message_id or f"sha256:{digest}"
+    with parsed:  # its spooled attachment files go when the mail has been handled
+        return _take(
+            parsed,
+            stream,
+            key=parsed.message_id or f"sha256:{digest}",
+            via=via,
+            mailbox=mailbox,
+            size=size,
+        )
+
+
+def _take(
+    parsed: ParsedMail,
+    stream: IO[bytes],
+    *,
+    key: str,
+    via: str,
+    mailbox: Mailbox | None,
+    size: int,
+) -> IntakeResult:
+    """Store a parsed mail and route it, in one transaction; a failure quarantines it."""
     earlier = _already_received(key)
     if earlier is not None:
         return _duplicate(earlier)
