@@ -27,9 +27,13 @@ _cache: dict[int, tuple[int, str, TextClassifier]] = {}
 _lock = threading.Lock()
 
 
-def load_classifier(model: TriageModel) -> TextClassifier:
+def load_classifier(model: TriageModel, *, verify_file: bool = False) -> TextClassifier:
+    """The model's classifier, from memory when it was read before. verify_file reads and
+    checks the file even then, so that a file lost or altered since shows up."""
     cached = _cache.get(model.head_id)
     if cached is not None and cached[:2] == (model.pk, model.sha256):
+        if verify_file:
+            read_model_file(model)
         return cached[2]
     data = read_model_file(model)
     try:

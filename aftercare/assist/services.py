@@ -203,10 +203,12 @@ def _note_load_error(model: TriageModel, message: str) -> None:
         model.load_error = message
 
 
-def usable_classifier(model: TriageModel) -> classifier.TextClassifier | None:
+def usable_classifier(
+    model: TriageModel, *, verify_file: bool = False
+) -> classifier.TextClassifier | None:
     """The model's classifier, or None after recording why it cannot be used."""
     try:
-        loaded = registry.load_classifier(model)
+        loaded = registry.load_classifier(model, verify_file=verify_file)
     except registry.ModelUnavailable as exc:
         _note_load_error(model, exc.message)
         return None
@@ -220,7 +222,7 @@ def check_models_in_use() -> None:
     """Load every model in use, so that a missing or damaged file shows up before a ticket
     needs it (the admin calls this)."""
     for model in active_models():
-        usable_classifier(model)
+        usable_classifier(model, verify_file=True)
 
 
 # --- predicting for a ticket -----------------------------------------------------------------
@@ -280,7 +282,9 @@ def _store_prediction(
             label, angry = Sentiment.NEGATIVE.value, True
         elif label == Sentiment.NEGATIVE and cues:
             angry = True
-        terms += [[cue, None] for cue in cues if angry and [cue, None] not in terms][:3]
+        if angry:
+            shown = {term for term, _ in terms}
+            terms += [[cue, None] for cue in cues if cue not in shown][:3]
     row = TriagePrediction.objects.create(
         ticket=ticket,
         head=head,

@@ -255,9 +255,7 @@ def test_training_a_new_version_clears_the_warning(personas, django_capture_on_c
 def test_agent_correction_becomes_a_training_label(personas, django_capture_on_commit_callbacks):
     train_kind()
     ticket = open_and_triage(personas, django_capture_on_commit_callbacks, "冰箱不制冷")
-    ticket_services.update_ticket(
-        actor=personas.agnes, ticket=ticket, changes={"kind": "exchange"}
-    )
+    ticket_services.update_ticket(actor=personas.agnes, ticket=ticket, changes={"kind": "exchange"})
     label = TrainingLabel.objects.get()
     assert (label.head.name, label.label, label.predicted_label, label.source) == (
         "kind",

@@ -20,12 +20,14 @@ class Command(BaseCommand):
         parser.add_argument("--text-col", required=True)
         parser.add_argument("--label-col", required=True)
         parser.add_argument("--label-map", help='rename labels, e.g. "0=negative,1=positive"')
-        parser.add_argument("--version", type=int, help="a stored version instead of the newest")
+        parser.add_argument(
+            "--model-version", type=int, help="a stored version instead of the newest"
+        )
 
     def handle(self, *args, **options) -> None:
         models = TriageModel.objects.select_related("head").filter(head__name=options["head"])
-        if options["version"] is not None:
-            models = models.filter(version=options["version"])
+        if options["model_version"] is not None:
+            models = models.filter(version=options["model_version"])
         else:
             models = models.filter(is_active=True)
         model = models.order_by("-version").first()
