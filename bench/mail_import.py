@@ -211,7 +211,7 @@ def child_big(workdir: Path) -> dict:
     django.setup()
     import gc
 
-    from aftercare.intake.services import receive_email
+    from aftercare.intake.inbound import receive_email
 
     big = workdir / "big.eml"
     raw_size = big.stat().st_size

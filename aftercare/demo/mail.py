@@ -8,8 +8,8 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from aftercare.accounts.models import Team
+from aftercare.intake.inbound import receive_email
 from aftercare.intake.models import InboundEmail, Mailbox, OutboundEmail
-from aftercare.intake.services import receive_email
 
 DEMO_MAILBOX = "service@huaning-demo.cn"
 PNG = (

@@ -9,8 +9,9 @@ from django.utils.translation import gettext_lazy
 from aftercare.core.errors import DomainError
 
 from .choices import InboundStatus, OutboundStatus
+from .inbound import discard_quarantined, reprocess_quarantined
 from .models import InboundEmail, Mailbox, OutboundEmail
-from .services import discard_quarantined, issue_webhook_token, reprocess_quarantined
+from .services import issue_webhook_token
 
 
 class MailboxForm(forms.ModelForm):

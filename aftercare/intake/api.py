@@ -14,14 +14,9 @@ from aftercare.core.errors import PayloadTooLarge, ValidationFailed
 from aftercare.core.http import AuthedRequest
 
 from .choices import InboundSource, InboundStatus
+from .inbound import discard_quarantined, raw_limit, receive_email, reprocess_quarantined
 from .models import InboundEmail, Mailbox
-from .services import (
-    discard_quarantined,
-    mailbox_for_webhook_token,
-    raw_limit,
-    receive_email,
-    reprocess_quarantined,
-)
+from .services import mailbox_for_webhook_token
 
 router = Router(tags=["intake"])
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from .choices import InboundSource, MailSecurity
+from .inbound import IntakeResult, receive_email
 from .models import Mailbox
-from .services import IntakeResult, receive_email
 
 log = logging.getLogger(__name__)
 

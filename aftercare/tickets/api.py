@@ -24,6 +24,7 @@ from aftercare.core.http import AuthedRequest
 from aftercare.core.schemas import ObjectId
 from aftercare.customers.models import Contact, Customer
 from aftercare.customers.services import find_or_create_customer
+from aftercare.intake.services import submit_request
 from aftercare.sla.selectors import clock_summary, clocks_prefetch
 
 from . import selectors, services
@@ -180,7 +181,7 @@ def create_ticket(
     with transaction.atomic():
         customer, contact = _resolve_customer(user, payload)
         unit = get_visible_unit(user, payload.serial) if payload.serial else None
-        ticket = services.open_ticket(
+        ticket = submit_request(
             actor=user,
             kind=payload.kind,
             channel=payload.channel,

@@ -194,7 +194,7 @@ def _unit(w, which):
 def _quarantined(world):
     """A mail waiting in the quarantine (made before the snapshot, by the body function)."""
     if not hasattr(world, "quarantined"):
-        from aftercare.intake.services import receive_email
+        from aftercare.intake.inbound import receive_email
 
         result = receive_email(source=b"no headers, not a mail", via="import")
         world.quarantined = apps.get_model("intake", "InboundEmail").objects.get(

@@ -149,3 +149,21 @@ def test_mail_import_names_what_is_wrong_with_its_arguments(tmp_path):
     (tmp_path / "x.eml").write_bytes(compose())
     with pytest.raises(CommandError, match="服务邮箱 nope 不存在"):
         run_import(str(tmp_path / "x.eml"), "--mailbox", "nope")
+
+
+def test_every_channel_goes_through_the_same_intake_a_serial_in_an_api_request(personas, api):
+    response = api(personas.alice).post(
+        "tickets",
+        {"kind": "repair", "subject": "空调漏水", "description": "机身编号 AC35GW0001，室内机漏水"},
+    )
+
+    assert response.status_code == 201
+    ticket = Ticket.objects.get(pk=response.json()["id"])
+    assert ticket.product_unit == personas.alice_unit
+
+
+def test_a_serial_of_another_customer_is_not_taken_from_an_api_request(personas, api):
+    response = api(personas.alice).post(
+        "tickets", {"kind": "repair", "subject": "空调漏水", "description": "编号 AC35GW0002"}
+    )
+    assert Ticket.objects.get(pk=response.json()["id"]).product_unit is None

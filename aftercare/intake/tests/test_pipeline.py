@@ -9,8 +9,8 @@ from django.core import mail
 
 from aftercare.customers.models import Contact
 from aftercare.intake.choices import InboundStatus, OutboundStatus
+from aftercare.intake.inbound import discard_quarantined, receive_email, reprocess_quarantined
 from aftercare.intake.models import InboundEmail, Mailbox, MailThreadId, OutboundEmail
-from aftercare.intake.services import discard_quarantined, receive_email, reprocess_quarantined
 from aftercare.tickets import services as tickets
 from aftercare.tickets.choices import EventKind, MessageVisibility, Status
 from aftercare.tickets.models import Attachment, Message, Ticket, TicketEvent, TicketLink

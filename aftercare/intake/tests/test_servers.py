@@ -99,7 +99,7 @@ def test_a_message_already_taken_through_another_path_is_only_marked(
     imap_mailbox,
 ):
     raw = compose(message_id=unique_id())
-    from aftercare.intake.services import receive_email
+    from aftercare.intake.inbound import receive_email
 
     receive_email(source=raw, via="webhook", mailbox=imap_mailbox)
     imap_server.deliver(imap_mailbox.imap_username, raw)
@@ -173,7 +173,7 @@ def test_replies_go_out_over_smtp_with_threading_headers(
         smtp_security=MailSecurity.NONE,
     )
     first_id = unique_id()
-    from aftercare.intake.services import receive_email
+    from aftercare.intake.inbound import receive_email
 
     receive_email(source=compose(message_id=first_id), via="import", mailbox=mailbox)
 
@@ -198,7 +198,7 @@ def test_mail_queued_while_smtp_is_down_goes_out_when_it_is_back(personas):
         smtp_port=port,
         smtp_security=MailSecurity.NONE,
     )
-    from aftercare.intake.services import receive_email
+    from aftercare.intake.inbound import receive_email
 
     receive_email(source=compose(message_id=unique_id()), via="import", mailbox=mailbox)
     outbound = OutboundEmail.objects.get()

@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from aftercare.intake.choices import InboundSource
+from aftercare.intake.inbound import receive_email
 from aftercare.intake.models import Mailbox
-from aftercare.intake.services import receive_email
 
 
 def _is_mbox(path: Path) -> bool:
