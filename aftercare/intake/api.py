@@ -91,7 +91,10 @@ def _webhook_mailbox(request: HttpRequest, mailbox_name: str | None) -> Mailbox 
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+            # Sent as message/rfc822 or application/octet-stream; the body is read as bytes.
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
 )
