@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from aftercare.customers.models import Contact
 from aftercare.intake.choices import InboundStatus, OutboundStatus
@@ -452,3 +453,29 @@ def test_the_acknowledgement_is_written_in_the_customers_language(
     receive(compose(message_id=unique_id(), subject=subject, body=body), mailbox)
     (ack,) = mail.outbox
     assert expected_subject in ack.subject
+
+
+def test_mail_a_dead_worker_had_claimed_is_sent_by_the_next_sweep(mailbox):
+    receive(compose(message_id=unique_id()), mailbox)
+    outbound = OutboundEmail.objects.get()
+    mail.outbox = []
+    # As if a worker claimed it, then died before sending.
+    stale = timezone.now() - dt.timedelta(minutes=11)
+    OutboundEmail.objects.update(status=OutboundStatus.SENDING, claimed_at=stale, sent_at=None)
+
+    from aftercare.intake.tasks import deliver_due_email
+
+    assert deliver_due_email.call_local() == 1
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundStatus.SENT
+    assert len(mail.outbox) == 1
+
+
+def test_a_fresh_claim_is_left_to_the_worker_that_holds_it(mailbox):
+    receive(compose(message_id=unique_id()), mailbox)
+    OutboundEmail.objects.update(status=OutboundStatus.SENDING, claimed_at=timezone.now())
+
+    from aftercare.intake.tasks import deliver_due_email
+
+    assert deliver_due_email.call_local() == 0
+    assert OutboundEmail.objects.get().status == OutboundStatus.SENDING
