@@ -16,6 +16,7 @@ from .choices import ANGRY, Head, Sentiment
 from .models import TriageModel
 
 DEMO_ANGER_CUES = ("非常不满意", "第三次", "打不通", "一直没人处理")
+FAULT_KINDS = {TicketKind.REPAIR, TicketKind.OTHER}
 NEGATIVE_KINDS = {TicketKind.REPAIR, TicketKind.RETURN, TicketKind.EXCHANGE, TicketKind.OTHER}
 # The demo customers' replies (aftercare/demo/content.py CUSTOMER_REPLIES) by mood.
 REPLY_SENTIMENT = {
@@ -27,7 +28,7 @@ REPLY_SENTIMENT = {
 # The newest open tickets get a prediction at seed time, so the demo shows triage at once.
 TRIAGE_AT_SEED = 40
 # A short grid: the demo's texts are few and the seed must stay quick.
-DEMO_C_GRID = (0.3, 1.0)
+DEMO_C_GRID = (1.0,)
 
 
 def demo_sentiment(kind: str, text: str) -> str:
@@ -57,15 +58,18 @@ def train_demo_models() -> list[TriageModel]:
         Message.objects.filter(
             visibility=MessageVisibility.PUBLIC, author__isnull=True, is_automatic=False
         )
+        .order_by("body_text")
         .values_list("body_text", flat=True)
         .distinct()
     )
     columns = {
         Head.KIND: (texts, [row[2] for row in rows]),
         Head.PRIORITY: (texts, [row[3] for row in rows]),
+        # Only fault reports name the product in their words; a question about an invoice
+        # says nothing of the unit it is about.
         Head.CATEGORY: (
-            [t for t, row in zip(texts, rows, strict=True) if row[4]],
-            [row[4] for row in rows if row[4]],
+            [t for t, row in zip(texts, rows, strict=True) if row[4] and row[2] in FAULT_KINDS],
+            [row[4] for row in rows if row[4] and row[2] in FAULT_KINDS],
         ),
         Head.SENTIMENT: (
             texts + replies,
