@@ -2,6 +2,7 @@ import json
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from aftercare.assist import classifier, registry
 from aftercare.assist.datasets import DatasetError, parse_label_map, read_labelled_csv
@@ -32,7 +33,10 @@ class Command(BaseCommand):
             models = models.filter(is_active=True)
         model = models.order_by("-version").first()
         if model is None:
-            raise CommandError(f"分诊维度“{options['head']}”没有可用的模型，请先运行 triage_train")
+            raise CommandError(
+                _("分诊维度“%(head)s”没有可用的模型，请先运行 triage_train")
+                % {"head": options["head"]}
+            )
         try:
             texts, labels = read_labelled_csv(
                 options["data"],
@@ -44,7 +48,10 @@ class Command(BaseCommand):
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
         except registry.ModelUnavailable as exc:
-            raise CommandError(f"模型 v{model.version} 无法使用：{exc.message}") from exc
+            raise CommandError(
+                _("模型 v%(version)s 无法使用：%(error)s")
+                % {"version": model.version, "error": exc.message}
+            ) from exc
 
         truth, predicted, millis = [], [], []
         without_text = 0
@@ -62,7 +69,7 @@ class Command(BaseCommand):
             truth.append(label)
             predicted.append(prediction.label)
         if not truth:
-            raise CommandError("数据文件中没有可评估的行（文本或标签全为空）")
+            raise CommandError(_("数据文件中没有可评估的行（文本或标签全为空）"))
         report = {
             "head": model.head.name,
             "model_version": model.version,

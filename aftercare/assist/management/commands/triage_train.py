@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from aftercare.assist import services
 from aftercare.assist.datasets import DatasetError, parse_label_map, read_labelled_csv
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             else:
                 if not (options["data"] and options["text_col"] and options["label_col"]):
                     raise CommandError(
-                        "需要 --data、--text-col 和 --label-col（或使用 --from-tickets）"
+                        _("需要 --data、--text-col 和 --label-col（或使用 --from-tickets）")
                     )
                 texts, labels = read_labelled_csv(
                     options["data"],
@@ -48,7 +49,17 @@ class Command(BaseCommand):
             raise CommandError(str(getattr(exc, "message", exc))) from exc
         metrics = model.metrics
         self.stdout.write(
-            f"{model.head.name} v{model.version}: {model.training_rows} 行，"
-            f"{len(model.labels)} 个类别，交叉验证准确率 {metrics.get('cv_accuracy')}，"
-            f"C={metrics.get('C')}，文件 {model.file.name}"
+            _(
+                "%(head)s v%(version)s: %(rows)s 行，%(classes)s 个类别，"
+                "交叉验证准确率 %(cv)s，C=%(c)s，文件 %(file)s"
+            )
+            % {
+                "head": model.head.name,
+                "version": model.version,
+                "rows": model.training_rows,
+                "classes": len(model.labels),
+                "cv": metrics.get("cv_accuracy"),
+                "c": metrics.get("C"),
+                "file": model.file.name,
+            }
         )
