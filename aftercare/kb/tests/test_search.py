@@ -224,9 +224,9 @@ def test_rebuild_gives_the_same_index_as_incremental_updates(corpus):
 def test_search_reads_postings_of_its_terms_in_a_fixed_number_of_queries(
     corpus, django_assert_num_queries
 ):
-    # synonyms, terms, stats (for idf), stats (for the length norm), ranking
-    with django_assert_num_queries(5):
+    # synonyms, terms, totals, ranking
+    with django_assert_num_queries(4):
         find("空调不制冷")
     # plus one spelling look-up per unknown English word
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         find("compresor", language="en")
