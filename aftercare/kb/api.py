@@ -1,18 +1,24 @@
 """/api/v1/kb/…: articles, their versions and review, search, feedback, reply templates,
 categories and synonyms. Handlers parse, ask the policy module, call one service, answer."""
 
+from django.db import transaction
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from ninja import File, Query, Router, Schema
+from ninja import File, Header, Query, Router, Schema
 from ninja import Status as Reply
 from ninja.files import UploadedFile
 
 from aftercare.accounts import policy
 from aftercare.accounts.models import User
 from aftercare.catalog.models import Product, ProductLine
-from aftercare.core.api_support import decode_cursor, encode_cursor
+from aftercare.core.api_support import (
+    decode_cursor,
+    encode_cursor,
+    idempotent_lookup,
+    idempotent_remember,
+)
 from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
 from aftercare.core.schemas import ObjectId
@@ -212,24 +218,48 @@ def list_articles(request: AuthedRequest, query: Query[ArticleListQuery]):
     }
 
 
-@router.post("/kb/articles", response={201: ArticleOut}, summary="Write a new article (draft)")
-def create_article(request: AuthedRequest, payload: ArticleIn):
+@router.post(
+    "/kb/articles",
+    response={201: ArticleOut, 200: ArticleOut},
+    summary="Write a new article (draft)",
+)
+def create_article(
+    request: AuthedRequest,
+    payload: ArticleIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
     user = request.user
     policy.check_article_write(user)
-    article = services.create_article(
-        actor=user,
-        type=payload.type,
-        audience=payload.audience,
-        language=payload.language,
-        title=payload.title,
-        summary=payload.summary,
-        body=payload.body,
-        keywords=payload.keywords,
-        category=_category(payload.category_id),
-        products=_products(payload.product_ids),
-        product_lines=_product_lines(payload.product_line_ids),
-        note=payload.note,
-    )
+    sent = payload.model_dump(mode="json")
+    existing = idempotent_lookup(user=user, scope="kb_article", key=idempotency_key, payload=sent)
+    if existing is not None:
+        return Reply(200, _detail(user, existing, payload.language, latest=True))
+    raced = False
+    with transaction.atomic():
+        article = services.create_article(
+            actor=user,
+            type=payload.type,
+            audience=payload.audience,
+            language=payload.language,
+            title=payload.title,
+            summary=payload.summary,
+            body=payload.body,
+            keywords=payload.keywords,
+            category=_category(payload.category_id),
+            products=_products(payload.product_ids),
+            product_lines=_product_lines(payload.product_line_ids),
+            note=payload.note,
+        )
+        if not idempotent_remember(
+            user=user, scope="kb_article", key=idempotency_key, payload=sent, object_id=article.pk
+        ):
+            # A concurrent request with the same key won; answer with its article.
+            transaction.set_rollback(True)
+            raced = True
+    if raced:
+        winner = idempotent_lookup(user=user, scope="kb_article", key=idempotency_key, payload=sent)
+        assert winner is not None
+        return Reply(200, _detail(user, winner, payload.language, latest=True))
     return Reply(201, _detail(user, article.pk, payload.language, latest=True))
 
 

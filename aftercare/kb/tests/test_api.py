@@ -257,3 +257,16 @@ def test_synonyms_and_categories_by_admin(personas, api, publish):
         "category_exists",
     )
     services.create_category(actor=personas.ada, name="空调故障", slug="ac-faults")
+
+
+def test_create_with_idempotency_key_makes_one_article(personas, api):
+    agent = api(personas.agnes)
+    body = {"type": "faq", "title": "热水器出水量小"}
+    headers = {"Idempotency-Key": "kb-import-0001"}
+    first = agent.post("kb/articles", body, headers=headers)
+    again = agent.post("kb/articles", body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    other = agent.post("kb/articles", {**body, "title": "别的"}, headers=headers)
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert Article.objects.count() == 1
