@@ -285,17 +285,22 @@ def _store_prediction(
         if angry:
             shown = {term for term, _ in terms}
             terms += [[cue, None] for cue in cues if cue not in shown][:3]
-    row = TriagePrediction.objects.create(
-        ticket=ticket,
-        head=head,
-        model=model,
-        label=label,
-        confidence=round(prediction.confidence, 4),
-        threshold=head.threshold,
-        terms=terms,
-        angry=angry,
-        outcome=Outcome.SUGGESTED,
-    )
+    try:
+        with transaction.atomic():
+            row = TriagePrediction.objects.create(
+                ticket=ticket,
+                head=head,
+                model=model,
+                label=label,
+                confidence=round(prediction.confidence, 4),
+                threshold=head.threshold,
+                terms=terms,
+                angry=angry,
+                outcome=Outcome.SUGGESTED,
+            )
+    except IntegrityError:
+        # Another run of the task got there first.
+        return None
     if _may_apply(ticket, head, label, prediction.confidence) and _apply(ticket, row):
         row.outcome = Outcome.APPLIED
         row.save(update_fields=["outcome"])
@@ -432,10 +437,18 @@ def label_triage(*, actor: User, ticket: Ticket, head: str, label: str) -> Triag
 def ticket_training_rows(head: str, since: dt.datetime | None = None) -> tuple[list, list]:
     """Texts and labels for a head from the ticket history: the field values of the newest
     tickets (kind, priority, the product category of the unit), then every stored label,
-    which wins over the field value of the same ticket."""
+    which wins over the field value of the same ticket. A value the head applied itself and
+    no person has looked at since is left out: the model would only learn its own guesses."""
     texts: dict[object, str] = {}
     labels: dict[object, str] = {}
-    tickets = Ticket.objects.filter(merged_into__isnull=True).order_by("-created_at")
+    tickets = (
+        Ticket.objects.filter(merged_into__isnull=True)
+        .exclude(
+            triage_predictions__head__name=head,
+            triage_predictions__outcome=Outcome.APPLIED,
+        )
+        .order_by("-created_at")
+    )
     if since is not None:
         tickets = tickets.filter(created_at__gte=since)
     if head in TICKET_FIELD_HEADS:

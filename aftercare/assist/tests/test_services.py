@@ -313,3 +313,21 @@ def test_label_for_a_head_without_prediction_is_refused(personas):
     with pytest.raises(ValidationFailed) as caught:
         services.label_triage(actor=personas.agnes, ticket=ticket, head="kind", label="repair")
     assert caught.value.code == "triage_not_found"
+
+
+def test_training_rows_leave_out_what_the_model_applied_itself(
+    personas, django_capture_on_commit_callbacks
+):
+    train_kind()
+    applied = open_and_triage(personas, django_capture_on_commit_callbacks, "冰箱不制冷")
+    assert applied.kind == "repair"
+    typed = open_ticket(personas, "想问一下发票", kind="inquiry")
+    texts, labels = services.ticket_training_rows("kind")
+    assert list(zip(texts, labels, strict=True)) == [("想问一下发票\n", "inquiry")]
+    ticket_services.update_ticket(actor=personas.agnes, ticket=applied, changes={"kind": "return"})
+    texts, labels = services.ticket_training_rows("kind")
+    assert sorted(zip(texts, labels, strict=True)) == [
+        ("冰箱不制冷\n", "return"),
+        ("想问一下发票\n", "inquiry"),
+    ]
+    assert typed.kind == "inquiry"
