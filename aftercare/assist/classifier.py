@@ -159,17 +159,19 @@ class Vocabulary:
 
     def row(self, counts: Counter) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and L2-normalised sublinear TF-IDF values of one text."""
-        cols, vals = [], []
-        for term, n in counts.items():
-            j = self.index.get(term)
-            if j is not None:
-                cols.append(j)
-                vals.append((1.0 + math.log(n)) * self.idf[j])
-        values = np.asarray(vals, np.float64)
+        # dict.get through map() keeps the per-n-gram work in C: this is the hot loop of a
+        # prediction, once per head and block.
+        found = np.fromiter(
+            map(self.index.get, counts.keys(), itertools.repeat(-1)), np.int64, len(counts)
+        )
+        known = found >= 0
+        cols = found[known]
+        tf = np.fromiter(counts.values(), np.float64, len(counts))[known]
+        values = (1.0 + np.log(tf)) * self.idf[cols]
         norm = math.sqrt(float(values @ values)) if len(values) else 0.0
         if norm:
             values /= norm
-        return np.asarray(cols, np.int64), values
+        return cols, values
 
     def matrix(self, counts: Sequence[Counter]) -> sp.csr_matrix:
         indptr, indices, data = [0], [], []
