@@ -142,3 +142,28 @@ class ApiClient:
 @pytest.fixture
 def api():
     return ApiClient
+
+
+def _commits_for_real(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker is None:
+        return False
+    return bool(marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A test that really commits ends by emptying every table, rows made by data migrations
+    (calendars, holidays, SLA policies, default heads) included. Put those back right away, so
+    the tests that run after it — in whatever order pytest or xdist chose — find them."""
+    yield
+    if nextitem is None or not _commits_for_real(item):
+        return  # after the last test the test database is gone already
+    from django.db import connections
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        for connection in connections.all(initialized_only=True):
+            contents = getattr(connection, "_test_serialized_contents", None)
+            if contents:
+                connection.creation.deserialize_db_from_string(contents)

@@ -1,4 +1,3 @@
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from huey.contrib.djhuey import db_task
@@ -7,6 +6,8 @@ from huey.contrib.djhuey import db_task
 @db_task(retries=3, retry_delay=30)
 def email_notifications(notification_ids: list[int]) -> int:
     """Email each notification once: the row is claimed by a conditional update first."""
+    from aftercare.intake.outbox import queue_email
+
     from .models import Notification
 
     sent = 0
@@ -17,13 +18,20 @@ def email_notifications(notification_ids: list[int]) -> int:
             ).update(emailed_at=timezone.now())
             if not claimed:
                 continue
-            notification = Notification.objects.select_related("user").get(pk=notification_id)
+            notification = Notification.objects.select_related("user", "ticket").get(
+                pk=notification_id
+            )
             if notification.user.email:
-                send_mail(
-                    notification.title,
-                    notification.body or notification.title,
-                    None,
-                    [notification.user.email],
+                # Through the outbox: threaded under the ticket's mail, retried while SMTP
+                # is down, marked as automatic so nobody's auto-responder answers it.
+                queue_email(
+                    ticket=notification.ticket,
+                    to=[notification.user.email],
+                    subject=notification.title,
+                    body_text=notification.body or notification.title,
+                    purpose="notification",
+                    is_automatic=True,
+                    capped=False,
                 )
                 sent += 1
     return sent

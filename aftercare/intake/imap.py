@@ -7,6 +7,7 @@ is fetched again next time — and Message-ID de-duplication makes that harmless
 
 import imaplib
 import logging
+import select
 import ssl
 import threading
 import time
@@ -142,20 +143,18 @@ def wait_for_new_mail(mailbox: Mailbox, *, seconds: int = 300) -> bool | None:
         client.send(tag + b" IDLE\r\n")
         if not client.readline().startswith(b"+"):
             return False
-        client.sock.settimeout(seconds)
         arrived = False
         deadline = time.monotonic() + seconds
-        try:
-            while time.monotonic() < deadline:
-                line = client.readline()
-                if not line:
-                    break
-                if line.startswith(b"*") and (b"EXISTS" in line or b"RECENT" in line):
-                    arrived = True
-                    break
-        except (TimeoutError, OSError):
-            pass
-        client.sock.settimeout(TIMEOUT_SECONDS)
+        # Wait with select() rather than a socket timeout: a timed-out socket file cannot be
+        # read again, and the IDLE must still be ended cleanly with DONE.
+        while not arrived:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([client.sock], [], [], remaining)[0]:
+                break
+            line = client.readline()
+            if not line:
+                break
+            arrived = line.startswith(b"*") and (b"EXISTS" in line or b"RECENT" in line)
         client.send(b"DONE\r\n")
         while True:
             line = client.readline()
@@ -179,7 +178,7 @@ def watch_mailbox(mailbox_id: int, stop: threading.Event, *, idle_seconds: int =
         poll_mailbox(current)
         try:
             arrived = wait_for_new_mail(current, seconds=idle_seconds)
-        except MailboxUnreachable as exc:
+        except (MailboxUnreachable, OSError, imaplib.IMAP4.error) as exc:
             log.warning("mailbox %s: %s", current.name, exc)
             arrived = False
             stop.wait(60)

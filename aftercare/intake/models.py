@@ -144,6 +144,8 @@ class OutboundEmail(models.Model):
     )
     purpose = models.CharField(_("用途"), max_length=32)
     is_automatic = models.BooleanField(_("系统自动"), default=False)
+    # Counted against the loop-protection caps (automatic mail to the outside world).
+    capped = models.BooleanField(default=True)
     to = models.JSONField(_("收件人"), default=list)
     cc = models.JSONField(_("抄送"), default=list, blank=True)
     subject = models.CharField(_("主题"), max_length=300)

@@ -87,9 +87,9 @@ def _own_addresses() -> set[str]:
 
 def _over_automatic_cap(ticket: Ticket | None, now: dt.datetime) -> str | None:
     since = now - dt.timedelta(minutes=rule("MAIL_AUTO_WINDOW_MINUTES"))
-    recent = OutboundEmail.objects.filter(is_automatic=True, created_at__gte=since).exclude(
-        status=OutboundStatus.SUPPRESSED
-    )
+    recent = OutboundEmail.objects.filter(
+        is_automatic=True, created_at__gte=since, capped=True
+    ).exclude(status=OutboundStatus.SUPPRESSED)
     if ticket is not None and recent.filter(ticket=ticket).count() >= rule("MAIL_AUTO_PER_TICKET"):
         return "ticket_cap"
     if recent.count() >= rule("MAIL_AUTO_GLOBAL"):
@@ -108,12 +108,15 @@ def queue_email(
     is_automatic: bool,
     cc: list[str] | None = None,
     created_by=None,
+    capped: bool = True,
 ) -> OutboundEmail:
     """Put a mail in the outbox; it is delivered after the surrounding transaction commits.
 
     Automatic mail (acknowledgements, notifications) is suppressed — kept in the outbox with
     status "suppressed" and a timeline entry — when it would go to one of our own mailboxes or
-    pass the per-ticket or global cap.
+    pass the per-ticket or global cap. `capped=False` is for notifications to our own staff:
+    what they send back automatically is never answered automatically, so no loop can form,
+    and an escalation must not be swallowed by a cap.
     """
     now = timezone.now()
     mailbox = mailbox_for(ticket)
@@ -124,13 +127,14 @@ def queue_email(
     if is_automatic:
         if any(parseaddr(a)[1].lower() in _own_addresses() for a in recipients):
             suppressed = "own_mailbox"
-        else:
+        elif capped:
             suppressed = _over_automatic_cap(ticket, now)
     outbound = OutboundEmail.objects.create(
         mailbox=mailbox,
         ticket=ticket,
         purpose=purpose,
         is_automatic=is_automatic,
+        capped=capped,
         to=recipients,
         cc=cc or [],
         subject=subject[:300],

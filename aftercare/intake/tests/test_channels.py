@@ -14,7 +14,9 @@ from aftercare.tickets.models import Ticket
 
 from .mailfactory import compose, unique_id
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Real commits (on_commit work, other threads and processes see the rows); serialized_rollback
+# brings back what migrations created (calendars, SLA policies) for the tests that follow.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture

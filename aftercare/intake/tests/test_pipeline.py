@@ -18,7 +18,9 @@ from aftercare.tickets.models import Attachment, Message, Ticket, TicketEvent, T
 
 from .mailfactory import compose, delivery_report, unique_id
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Real commits (on_commit work, other threads and processes see the rows); serialized_rollback
+# brings back what migrations created (calendars, SLA policies) for the tests that follow.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
