@@ -169,3 +169,47 @@ def test_a_serial_of_another_customer_is_not_taken_from_an_api_request(personas,
         "tickets", {"kind": "repair", "subject": "空调漏水", "description": "编号 AC35GW0002"}
     )
     assert Ticket.objects.get(pk=response.json()["id"]).product_unit is None
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_staff_open_the_whole_original_mail_from_the_conversation(mailbox, personas):
+    from aftercare.intake.inbound import receive_email
+
+    receive_email(source=compose(message_id=unique_id()), via="import", mailbox=mailbox)
+    ticket = Ticket.objects.get()
+    quoted = "好的，周六上门。\n\n-----原始邮件-----\n发件人: 华宁售后\n\n<script>alert(1)</script>旧内容"
+    result = receive_email(
+        source=compose(subject=f"Re: [{ticket.number}]", body=quoted), via="import", mailbox=mailbox
+    )
+    inbound = InboundEmail.objects.get(pk=result.inbound_id)
+
+    page = signed_in(personas.agnes).get(f"/tickets/{ticket.pk}/")
+    assert page.status_code == 200
+    assert f'href="/mail/{inbound.pk}/"' in page.content.decode()
+    assert "-----原始邮件-----" not in page.content.decode()
+
+    original = signed_in(personas.agnes).get(f"/mail/{inbound.pk}/")
+    body = original.content.decode()
+    assert original.status_code == 200
+    assert "-----原始邮件-----" in body
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_the_original_mail_is_not_for_customers_or_other_teams(mailbox, personas):
+    from aftercare.intake.inbound import receive_email
+
+    result = receive_email(
+        source=compose(message_id=unique_id(), sender="王丽 <alice@example.com>"),
+        via="import",
+        mailbox=mailbox,
+    )
+    url = f"/mail/{result.inbound_id}/"
+    assert signed_in(personas.alice).get(url).status_code == 404
+    assert signed_in(personas.bert).get(url).status_code == 404  # team B, ticket of team A
+    assert signed_in(personas.ada).get(url).status_code == 200
