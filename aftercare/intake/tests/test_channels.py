@@ -182,7 +182,10 @@ def test_staff_open_the_whole_original_mail_from_the_conversation(mailbox, perso
 
     receive_email(source=compose(message_id=unique_id()), via="import", mailbox=mailbox)
     ticket = Ticket.objects.get()
-    quoted = "好的，周六上门。\n\n-----原始邮件-----\n发件人: 华宁售后\n\n<script>alert(1)</script>旧内容"
+    quoted = (
+        "好的，周六上门。\n\n-----原始邮件-----\n发件人: 华宁售后\n\n"
+        "<script>alert(1)</script>旧内容"
+    )
     result = receive_email(
         source=compose(subject=f"Re: [{ticket.number}]", body=quoted), via="import", mailbox=mailbox
     )
