@@ -88,8 +88,8 @@ def _head_fields(stream: IO[bytes]) -> tuple[str | None, str, str]:
     """Message-ID, sender and subject read from the header block alone (for mail we refuse)."""
     head = stream.read(_HEAD_BYTES)
     stream.seek(0)
-    headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
     try:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
         message_id = str(headers.get("Message-ID") or "").strip().strip("<>")[:300]
         sender = parseaddr(str(headers.get("From") or ""))[1].lower()
         subject = str(headers.get("Subject") or "")
