@@ -22,6 +22,24 @@ class TriageHeadAdmin(admin.ModelAdmin):
         return False
 
 
+MODEL_FIELDS = (
+    "head",
+    "version",
+    "is_active",
+    "load_error",
+    "load_error_at",
+    "labels",
+    "metrics",
+    "source",
+    "training_rows",
+    "file",
+    "sha256",
+    "size",
+    "created_by",
+    "created_at",
+)
+
+
 @admin.register(TriageModel)
 class TriageModelAdmin(admin.ModelAdmin):
     """Models are written by triage_train; an admin may only switch a version off (to fall
@@ -37,23 +55,8 @@ class TriageModelAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["head", "is_active"]
-    fields: list[str] = [
-        "head",
-        "version",
-        "is_active",
-        "load_error",
-        "load_error_at",
-        "labels",
-        "metrics",
-        "source",
-        "training_rows",
-        "file",
-        "sha256",
-        "size",
-        "created_by",
-        "created_at",
-    ]
-    readonly_fields = [f for f in fields if f != "is_active"]
+    fields = MODEL_FIELDS
+    readonly_fields = tuple(f for f in MODEL_FIELDS if f != "is_active")
 
     @admin.display(description=_("交叉验证准确率"))
     def cv_accuracy(self, obj: TriageModel):

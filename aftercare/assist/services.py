@@ -254,6 +254,9 @@ def triage_ticket(*, ticket_id: int) -> list[TriagePrediction]:
         if loaded is None:
             continue
         prediction = loaded.predict(analysis)
+        if prediction is None:
+            # None of the ticket's words occurs in this head's training data.
+            continue
         row = _store_prediction(ticket_id, model, prediction, cleaned)
         if row is not None:
             stored.append(row)

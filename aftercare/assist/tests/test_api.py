@@ -160,3 +160,19 @@ def test_seed_demo_trains_the_four_heads_and_triages_new_tickets(db):
     assert heads == {"kind", "priority", "sentiment", "category"}
     assert TriagePrediction.objects.exists()
     assert train_demo_models() == []
+
+
+def test_admin_lists_models_and_warns_about_a_broken_one(personas):
+    kind = train_kind()
+    train_sentiment()
+    default_storage.delete(kind.file.name)
+    personas.ada.is_staff = personas.ada.is_superuser = True
+    personas.ada.save(update_fields=["is_staff", "is_superuser"])
+    client = Client()
+    assert client.login(username="ada", password=PASSWORD)
+    page = client.get("/admin/assist/triagemodel/").content.decode()
+    assert "“工单类型”模型 v1 无法使用，该维度已停用：模型文件缺失或无法打开" in page
+    assert page.count("无法加载，该维度已停用") == 1
+    heads = client.get("/admin/assist/triagehead/")
+    assert heads.status_code == 200
+    assert "“工单类型”模型 v1 无法使用" in heads.content.decode()
