@@ -200,6 +200,8 @@ def index_article(article_id: int) -> int:
     added, total_length = _write_documents(built, _term_ids(vocabulary))
     added.subtract(removed)
     _adjust_counts(added)
+    # Migration 0001 creates the row; a test database flushed since has lost it.
+    SearchStats.objects.get_or_create(pk=1)
     SearchStats.objects.filter(pk=1).update(
         document_count=F("document_count") + len(built) - len(old),
         total_length=F("total_length") + total_length - sum(length for _, length in old),

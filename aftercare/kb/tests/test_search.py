@@ -230,3 +230,9 @@ def test_search_reads_postings_of_its_terms_in_a_fixed_number_of_queries(
     # plus one spelling look-up per unknown English word
     with django_assert_num_queries(5):
         find("compresor", language="en")
+
+
+def test_index_recreates_missing_totals(personas, publish):
+    SearchStats.objects.all().delete()
+    publish(personas.lena, "滤网", "")
+    assert SearchStats.objects.values_list("document_count", "total_length").get(pk=1) == (1, 3)
