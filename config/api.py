@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from aftercare.accounts.api import router as accounts_router
 from aftercare.assist.api import router as triage_router
 from aftercare.catalog.api import router as catalog_router
+from aftercare.collab.api import router as collab_router
 from aftercare.core.api_support import BearerTokenAuth, SessionAuth
 from aftercare.core.errors import DomainError
 from aftercare.customers.api import router as customers_router
@@ -108,3 +109,4 @@ api.add_router("", sla_router)
 api.add_router("", intake_router)
 api.add_router("", kb_router)
 api.add_router("", triage_router)
+api.add_router("", collab_router)

@@ -212,6 +212,8 @@ AFTERCARE = {
     "MAIL_AUTO_PER_TICKET": env_int("AFTERCARE_MAIL_AUTO_PER_TICKET", 10),
     "MAIL_AUTO_GLOBAL": env_int("AFTERCARE_MAIL_AUTO_GLOBAL", 1000),
     "MAIL_SEND_MAX_ATTEMPTS": env_int("AFTERCARE_MAIL_SEND_MAX_ATTEMPTS", 12),
+    # A ticket handed between teams more often than this alerts the leads of those teams.
+    "HANDOFF_BOUNCE_LIMIT": env_int("AFTERCARE_HANDOFF_BOUNCE_LIMIT", 3),
 }
 
 LOGGING = {

@@ -44,7 +44,11 @@ def _require_active(user: User) -> None:
 # --- tickets ---------------------------------------------------------------------------------
 
 
-def visible_tickets(user: User, queryset: QuerySet | None = None) -> QuerySet:
+def visible_tickets(
+    user: User, queryset: QuerySet | None = None, *, include_collaboration: bool = True
+) -> QuerySet:
+    """`include_collaboration`: also the tickets the user sees only because a collaboration
+    request on them is targeted at them, their team or their department (read, not work)."""
     from aftercare.tickets.models import Ticket
 
     qs = queryset if queryset is not None else Ticket.objects.all()
@@ -62,6 +66,8 @@ def visible_tickets(user: User, queryset: QuerySet | None = None) -> QuerySet:
     )
     if user.role in TRIAGE_ROLES:
         condition |= Q(team__isnull=True)
+    if include_collaboration:
+        condition |= Q(id__in=collaboration_requests_for(user).values("ticket_id"))
     return qs.filter(condition)
 
 
@@ -76,7 +82,10 @@ def can_work_ticket(user: User, ticket) -> bool:
     """Change fields, status, replies of a ticket the user can see (customers excepted)."""
     if user.is_customer or not user.is_working_staff:
         return False
-    return user.role == Role.ADMIN or visible_tickets(user).filter(pk=ticket.pk).exists()
+    return (
+        user.role == Role.ADMIN
+        or visible_tickets(user, include_collaboration=False).filter(pk=ticket.pk).exists()
+    )
 
 
 def check_ticket_update(user: User, ticket, fields: set[str]) -> None:
@@ -147,6 +156,87 @@ def check_follow(user: User, ticket, follower: User) -> None:
     if follower.pk != user.pk and user.role not in (Role.TEAM_LEAD, Role.ADMIN, Role.AGENT):
         raise Forbidden()
     if not (user.reads_all_tickets or can_work_ticket(user, ticket)):
+        raise Forbidden()
+
+
+# --- collaboration requests and hand-offs ----------------------------------------------------
+# A request is answered by its target: the person named, the members of the team named, or,
+# when only a department is named, the members of that department's teams. They may read the
+# ticket it belongs to, and nothing else of the owning team. The owning side (whoever may work
+# the ticket) asks, cancels and, as a lead or admin, resolves over open requests.
+
+
+def collaboration_requests_for(user: User) -> QuerySet:
+    """Requests (in any status) whose target is the user, one of their teams, or a department
+    of one of their teams where no team was named."""
+    from aftercare.accounts.models import Team
+    from aftercare.collab.models import CollaborationRequest
+
+    my_teams = Team.objects.filter(memberships__user_id=user.pk)
+    return CollaborationRequest.objects.filter(
+        Q(target_user_id=user.pk)
+        | Q(target_team_id__in=my_teams.values("id"))
+        | Q(target_team__isnull=True, target_department__in=my_teams.values("department"))
+    )
+
+
+def visible_collaboration_requests(user: User, queryset: QuerySet | None = None) -> QuerySet:
+    from aftercare.collab.models import CollaborationRequest
+
+    qs = queryset if queryset is not None else CollaborationRequest.objects.all()
+    if not user.is_authenticated or not user.is_active or user.is_customer:
+        return qs.none()
+    if user.reads_all_tickets:
+        return qs
+    return qs.filter(ticket_id__in=visible_tickets(user).values("id"))
+
+
+def get_visible_collaboration_request(user: User, request_id: int, queryset=None):
+    found = visible_collaboration_requests(user, queryset).filter(pk=request_id).first()
+    if found is None:
+        raise NotFound(_("协同请求不存在"), code="collab_request_not_found")
+    return found
+
+
+def check_collaboration_request(user: User, ticket) -> None:
+    """Ask another department for help on a ticket."""
+    if user.is_customer or not can_work_ticket(user, ticket):
+        raise Forbidden()
+
+
+def check_collaboration_answer(user: User, request) -> None:
+    """Accept, complete or decline: the target side (or an admin)."""
+    if not user.is_working_staff:
+        raise Forbidden()
+    if user.role == Role.ADMIN:
+        return
+    if not collaboration_requests_for(user).filter(pk=request.pk).exists():
+        raise Forbidden(_("只有被请求的部门或人员可以处理此协同请求"), code="not_request_target")
+
+
+def check_collaboration_cancel(user: User, request) -> None:
+    """Withdraw a request: the requesting side, i.e. whoever may work the ticket."""
+    if request.requested_by_id == user.pk and user.is_working_staff:
+        return
+    if not can_work_ticket(user, request.ticket):
+        raise Forbidden()
+
+
+def can_override_open_requests(user: User | None, ticket) -> bool:
+    """Resolve a ticket while collaboration requests are open: admins and the leads of the
+    ticket's team (any team lead while the ticket has no team)."""
+    if user is None or not user.is_active:
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    if ticket.team_id is None:
+        return user.role == Role.TEAM_LEAD
+    return user.memberships.filter(team_id=ticket.team_id, is_lead=True).exists()
+
+
+def check_handoffs_read(user: User, ticket) -> None:
+    """The hand-off chain, with its internal notes, is for the service side."""
+    if user.is_customer:
         raise Forbidden()
 
 

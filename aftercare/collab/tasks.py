@@ -1,6 +1,7 @@
 from django.db import transaction
 from django.utils import timezone
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 
 @db_task(retries=3, retry_delay=30)
@@ -35,3 +36,11 @@ def email_notifications(notification_ids: list[int]) -> int:
                 )
                 sent += 1
     return sent
+
+
+@db_periodic_task(crontab(minute="*"))
+def mark_overdue_collaboration_requests() -> int:
+    """Requests past their OLA are marked overdue once each; safe to run in parallel."""
+    from .requests import mark_overdue_requests
+
+    return mark_overdue_requests()

@@ -279,6 +279,8 @@ def update_ticket(request: AuthedRequest, ticket_id: int, payload: TicketPatch):
     user = request.user
     ticket = policy.get_visible_ticket(user, ticket_id)
     sent = payload.model_dump(exclude_unset=True)
+    # Through the API a person acts: a hand-off without a note is refused (see services).
+    handoff_note = sent.pop("handoff_note", None) or ""
     field_names = {k.removesuffix("_id") if k != "serial" else "product_unit" for k in sent}
     policy.check_ticket_update(user, ticket, field_names)
     changes: dict = {}
@@ -295,7 +297,7 @@ def update_ticket(request: AuthedRequest, ticket_id: int, payload: TicketPatch):
             raise ValidationFailed(_("%(field)s 不能为空") % {"field": key}, code="field_required")
         else:
             changes[key] = value
-    services.update_ticket(actor=user, ticket=ticket, changes=changes)
+    services.update_ticket(actor=user, ticket=ticket, changes=changes, handoff_note=handoff_note)
     return _ticket_detail(ticket_id, user)
 
 
@@ -316,7 +318,11 @@ def transition_ticket(request: AuthedRequest, ticket_id: int, payload: Transitio
     ticket = policy.get_visible_ticket(user, ticket_id)
     policy.check_transition(user, ticket, payload.status)
     services.transition_ticket(
-        actor=user, ticket=ticket, to_status=payload.status, reason=payload.reason
+        actor=user,
+        ticket=ticket,
+        to_status=payload.status,
+        reason=payload.reason,
+        override_open_requests=payload.override_open_requests,
     )
     return _ticket_detail(ticket_id, user)
 

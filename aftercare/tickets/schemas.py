@@ -44,11 +44,15 @@ class TicketPatch(Schema):
     serial: str | None = Field(None, max_length=64)
     tags: list[str] | None = Field(None, max_length=30)
     custom_fields: dict[str, Any] | None = None
+    # Required when team_id moves the ticket from one team to another (a hand-off).
+    handoff_note: str | None = Field(None, max_length=2000)
 
 
 class TransitionIn(Schema):
     status: Status
     reason: str = Field("", max_length=500)
+    # A lead or admin resolves over open collaboration requests; `reason` says why.
+    override_open_requests: bool = False
 
 
 class Ref(Schema):

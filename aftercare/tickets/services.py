@@ -220,8 +220,18 @@ def _locked(ticket: Ticket) -> Ticket:
 
 
 @transaction.atomic
-def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]) -> Ticket:
-    """Apply field changes; each changed field gets its own timeline event."""
+def update_ticket(
+    *,
+    actor: User | None,
+    ticket: Ticket,
+    changes: dict[str, Any],
+    handoff_note: str | None = None,
+) -> Ticket:
+    """Apply field changes; each changed field gets its own timeline event. Moving the ticket
+    from one team to another is a hand-off: a person must give `handoff_note` (None: the
+    system re-routes and states none); see aftercare.collab.handoffs."""
+    from aftercare.collab import handoffs
+
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValidationFailed(code="unknown_fields", details={"fields": sorted(unknown)})
@@ -235,6 +245,10 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
         assignee=changes.get("assignee"),
         team=changes.get("team"),
     )
+    previous_team = ticket.team
+    handing_off = "team" in changes and handoffs.is_handoff(previous_team, changes["team"])
+    if handing_off:
+        handoffs.check_handoff_note(handoff_note)
     if "tags" in changes:
         changes["tags"] = _clean_tags(changes["tags"])
     if "custom_fields" in changes or "kind" in changes:
@@ -276,6 +290,15 @@ def update_ticket(*, actor: User | None, ticket: Ticket, changes: dict[str, Any]
         )
         ticket.status = Status.OPEN
         changed.append("status")
+    if handing_off:
+        handoffs.record_handoff(
+            actor=actor,
+            ticket=ticket,
+            from_team=previous_team,
+            to_team=ticket.team,
+            note=handoff_note,
+            at=now,
+        )
     if changed:
         ticket.updated_at = now
         ticket.save(update_fields=[*changed, "updated_at"])
@@ -317,8 +340,17 @@ def _apply_status(
 
 @transaction.atomic
 def transition_ticket(
-    *, actor: User | None, ticket: Ticket, to_status: str, reason: str = ""
+    *,
+    actor: User | None,
+    ticket: Ticket,
+    to_status: str,
+    reason: str = "",
+    override_open_requests: bool = False,
 ) -> Ticket:
+    """Open collaboration requests block resolving and closing unless a lead or admin sets
+    `override_open_requests` with a reason (aftercare.collab.requests)."""
+    from aftercare.collab.requests import check_resolution_allowed
+
     ticket = _locked(ticket)
     if ticket.merged_into_id:
         raise Conflict(
@@ -332,6 +364,15 @@ def transition_ticket(
             _("已超过可重新打开的期限"),
             code="reopen_window_passed",
             details={"deadline": _value(ticket.reopen_deadline())},
+        )
+    if to_status in (Status.RESOLVED, Status.CLOSED):
+        check_resolution_allowed(
+            actor=actor,
+            ticket=ticket,
+            to_status=to_status,
+            override=override_open_requests,
+            reason=reason,
+            at=now,
         )
     _apply_status(ticket, actor, to_status, now=now, reason=reason)
     ticket.save(update_fields=["status", "resolved_at", "closed_at", "updated_at"])

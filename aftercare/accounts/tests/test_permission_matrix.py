@@ -16,6 +16,7 @@ from aftercare.accounts.choices import Department, Role
 from aftercare.accounts.models import Team, TeamMembership
 from aftercare.assist.tests.matrix import TRIAGE_ENDPOINTS
 from aftercare.catalog.models import ProductUnit
+from aftercare.collab.tests.matrix import COLLAB_ENDPOINTS
 from aftercare.conftest import make_user
 from aftercare.kb.tests.matrix import KB_ENDPOINTS
 from aftercare.tickets import services
@@ -372,6 +373,7 @@ ENDPOINTS = [
     ("tokens", "get", lambda w, o: "tokens", None, anyone(200)),
     *KB_ENDPOINTS,
     *TRIAGE_ENDPOINTS,
+    *COLLAB_ENDPOINTS,
 ]
 
 
