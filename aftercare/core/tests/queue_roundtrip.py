@@ -1,7 +1,7 @@
 """Run in a child process by test_task_queue.py with the environment under test.
 
 Opens a ticket (which queues its acknowledgement on commit), then plays the worker: takes the
-task off the configured queue and runs it. Prints the queue class and the outcome as JSON.
+task off the configured queue and runs it, then the mail delivery it queued, each twice. Prints the queue class and the outcome as JSON.
 """
 
 import json
@@ -36,6 +36,10 @@ pending_before = HUEY.pending_count()
 task = HUEY.dequeue()
 HUEY.execute(task)
 HUEY.execute(task)  # a task delivered twice must not send twice
+# The acknowledgement went to the outbox; its delivery is the next task on the queue.
+delivery = HUEY.dequeue()
+HUEY.execute(delivery)
+HUEY.execute(delivery)
 ticket = Ticket.objects.get(pk=ticket.pk)
 print(
     json.dumps(
