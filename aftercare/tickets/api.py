@@ -297,7 +297,13 @@ def update_ticket(request: AuthedRequest, ticket_id: int, payload: TicketPatch):
             raise ValidationFailed(_("%(field)s 不能为空") % {"field": key}, code="field_required")
         else:
             changes[key] = value
-    services.update_ticket(actor=user, ticket=ticket, changes=changes, handoff_note=handoff_note)
+    updated = services.update_ticket(
+        actor=user, ticket=ticket, changes=changes, handoff_note=handoff_note
+    )
+    if "team" in changes and not policy.visible_tickets(user).filter(pk=ticket_id).exists():
+        # Handed off to a team the caller is not in: the answer still shows what they did.
+        prefetch_related_objects([updated], clocks_prefetch())
+        return ticket_out(updated, user)
     return _ticket_detail(ticket_id, user)
 
 

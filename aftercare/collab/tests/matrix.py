@@ -92,6 +92,14 @@ def handoffs_read(role, which):
     return 200 if _sees(role, which) else 404
 
 
+def handoff_patch(role, which):
+    if role == "customer":
+        return 403 if which == "own" else 404
+    if not _sees(role, which):
+        return 404
+    return 200 if role in WORKING else 403
+
+
 def _answer_body(payload):
     return lambda w, o: collab(w) and payload
 
@@ -151,5 +159,15 @@ COLLAB_ENDPOINTS = [
         lambda w, o: f"tickets/{(w.own if o == 'own' else w.other).pk}/handoffs",
         None,
         handoffs_read,
+    ),
+    (
+        "ticket.handoff",
+        "patch",
+        lambda w, o: f"tickets/{(w.own if o == 'own' else w.other).pk}",
+        lambda w, o: {
+            "team_id": (w.p.team_b if o == "own" else w.p.team_a).pk,
+            "handoff_note": "转交",
+        },
+        handoff_patch,
     ),
 ]

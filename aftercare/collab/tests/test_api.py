@@ -167,19 +167,20 @@ def test_handoff_needs_a_note_and_the_chain_is_listed(personas, api):
     assert (refused.status_code, refused.json()["code"]) == (422, "handoff_note_required")
     assert Ticket.objects.get(pk=ticket.pk).team == personas.team_a
     assert not TicketEvent.objects.filter(ticket=ticket, kind="handoff").exists()
-    # (The lead of team A hands it over; the answer is read by an admin, since team A no
-    # longer sees a ticket of team B.)
-    moved = api(personas.ada).patch(
+    moved = lena.patch(
         f"tickets/{ticket.pk}",
         {"team_id": personas.team_b.pk, "handoff_note": "疑似主板故障，转技术支持"},
     )
+    # Team A no longer sees the ticket, but the answer shows the hand-off that was made.
     assert moved.status_code == 200, moved.content
+    assert moved.json()["team"] == {"id": personas.team_b.pk, "name": "技术支持组"}
+    assert lena.get(f"tickets/{ticket.pk}").status_code == 404
     chain = api(personas.ada).get(f"tickets/{ticket.pk}/handoffs")
     assert chain.status_code == 200
     assert [
         (h["from_team"]["id"], h["to_team"]["id"], h["note"], h["actor"]["id"])
         for h in chain.json()
-    ] == [(personas.team_a.pk, personas.team_b.pk, "疑似主板故障，转技术支持", personas.ada.pk)]
+    ] == [(personas.team_a.pk, personas.team_b.pk, "疑似主板故障，转技术支持", personas.lena.pk)]
     assert api(personas.alice).get(f"tickets/{ticket.pk}/handoffs").status_code == 403
     # Routing an untriaged ticket to its first team is not a hand-off.
     untriaged = open_team_ticket(personas)

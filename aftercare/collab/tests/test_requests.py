@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from aftercare.accounts.choices import Department, Role
@@ -245,3 +246,13 @@ def test_request_to_a_whole_department_reaches_all_its_teams(personas):
     users = set(Notification.objects.values_list("user__username", flat=True))
     assert users == {"bert", "carl"}
     assert carl.is_active
+
+
+def test_notifications_are_emailed_after_commit(personas, django_capture_on_commit_callbacks):
+    ticket = open_team_ticket(personas)
+    mail.outbox = []
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(personas, ticket)
+    sent = [(m.to, m.subject) for m in mail.outbox]
+    assert sent == [(["bert@example.com"], f"技术支持收到协同请求：{ticket.number} 技术诊断")]
+    assert Notification.objects.get(user=personas.bert).emailed_at is not None
