@@ -37,3 +37,6 @@ DEFAULT_OLA_MINUTES: dict[str, int] = {
     RequestKind.FAILURE_ANALYSIS: 5 * 9 * 60,
     RequestKind.OTHER: 9 * 60,
 }
+# The target side is warned once this share of the time to the due time (in business time)
+# has passed, as SLA targets are.
+OLA_WARNING_SHARE = (3, 4)

@@ -97,7 +97,10 @@ class CollaborationRequest(models.Model):
     response = models.TextField(_("答复"), blank=True)
     decline_reason = models.TextField(_("拒绝原因"), blank=True)
     cancel_reason = models.TextField(_("取消原因"), blank=True)
-    # Set once, by the overdue sweep's conditional update.
+    # When the target side is warned that the due time nears (a share of the OLA elapsed).
+    warn_at = models.DateTimeField(_("预警时间"), null=True, blank=True)
+    # Each set once, by the sweep's conditional update.
+    warned_at = models.DateTimeField(_("已预警时间"), null=True, blank=True)
     overdue_at = models.DateTimeField(_("超时时间"), null=True, blank=True)
 
     class Meta:
@@ -111,6 +114,15 @@ class CollaborationRequest(models.Model):
                 name="collab_request_overdue_sweep",
                 condition=models.Q(
                     status__in=ACTIVE_REQUEST_STATUS_VALUES, overdue_at__isnull=True
+                ),
+            ),
+            models.Index(
+                fields=["warn_at"],
+                name="collab_request_warning_sweep",
+                condition=models.Q(
+                    status__in=ACTIVE_REQUEST_STATUS_VALUES,
+                    warned_at__isnull=True,
+                    overdue_at__isnull=True,
                 ),
             ),
             # A department's queue.

@@ -24,6 +24,7 @@ from .choices import (
     ACTIVE_REQUEST_STATUS_VALUES,
     DEFAULT_OLA_MINUTES,
     OLA_CALENDAR,
+    OLA_WARNING_SHARE,
     RequestKind,
     RequestStatus,
 )
@@ -32,7 +33,18 @@ from .services import Message, notify_many
 
 NOTIFICATION_KIND = "collab_request"
 OVERDUE_NOTIFICATION_KIND = "collab_overdue"
-MAX_OLA_MINUTES = 60 * 9 * 60  # sixty working days: anything longer is a typo
+WARNING_NOTIFICATION_KIND = "collab_warning"
+
+
+def warning_at(start: dt.datetime, due_at: dt.datetime) -> dt.datetime:
+    """The instant OLA_WARNING_SHARE of the business time from `start` to `due_at` has passed;
+    on wall-clock time when the whole span lies outside business hours."""
+    clock = clock_for(OLA_CALENDAR)
+    numerator, denominator = OLA_WARNING_SHARE
+    total = clock.elapsed_seconds(start, due_at)
+    if total > 0:
+        return clock.add_seconds(start, total * numerator // denominator)
+    return start + (due_at - start) * numerator / denominator
 
 
 def default_due_at(kind: str, start: dt.datetime) -> tuple[dt.datetime, int]:
@@ -152,6 +164,7 @@ def request_collaboration(
         target_user=target_user,
         due_at=due_at,
         ola_minutes=ola_minutes,
+        warn_at=warning_at(now, due_at),
         created_at=now,
     )
     record_event(
@@ -403,27 +416,31 @@ def check_resolution_allowed(
     )
 
 
-def mark_overdue_requests(now: dt.datetime | None = None) -> int:
-    """Mark every active request past its due time as overdue, once: each row is claimed by a
-    conditional update, so concurrent or repeated sweeps never fire twice. The target side's
-    leads (and the person named) are told."""
-    now = now or timezone.now()
-    due_ids = list(
-        CollaborationRequest.objects.filter(
-            status__in=ACTIVE_REQUEST_STATUS_VALUES, overdue_at__isnull=True, due_at__lte=now
-        )
-        .order_by("due_at", "id")
-        .values_list("id", flat=True)[:1000]
-    )
-    marked = 0
+def _sweep(
+    *,
+    now: dt.datetime,
+    due_field: str,
+    mark_field: str,
+    event_kind: str,
+    notification_kind: str,
+    title: str,
+    leads_only: bool,
+) -> int:
+    """Claim every active request whose `due_field` has passed and `mark_field` is unset, one
+    conditional update each, so that concurrent or repeated sweeps never fire twice."""
+    conditions = {
+        "status__in": ACTIVE_REQUEST_STATUS_VALUES,
+        # No warning for a request already overdue.
+        "overdue_at__isnull": True,
+        f"{mark_field}__isnull": True,
+        f"{due_field}__lte": now,
+    }
+    pending = CollaborationRequest.objects.filter(**conditions)
+    due_ids = list(pending.order_by(due_field, "id").values_list("id", flat=True)[:1000])
+    fired = 0
     for request_id in due_ids:
         with transaction.atomic():
-            claimed = CollaborationRequest.objects.filter(
-                pk=request_id,
-                status__in=ACTIVE_REQUEST_STATUS_VALUES,
-                overdue_at__isnull=True,
-            ).update(overdue_at=now)
-            if not claimed:
+            if not pending.filter(pk=request_id).update(**{mark_field: now}):
                 continue
             request = CollaborationRequest.objects.select_related(
                 "ticket", "target_user", "accepted_by"
@@ -431,28 +448,52 @@ def mark_overdue_requests(now: dt.datetime | None = None) -> int:
             record_event(
                 request.ticket,
                 None,
-                EventKind.COLLAB_OVERDUE,
+                event_kind,
                 data=_event_data(request, due_at=request.due_at.isoformat()),
                 is_internal=True,
                 at=now,
             )
-            told = target_users(request, leads_only=True)
+            told = target_users(request, leads_only=leads_only)
             if request.accepted_by is not None:
                 told.append(request.accepted_by)
+            names = {"number": request.ticket.number, "kind": request.get_kind_display()}
             notify_many(
                 [
                     Message(
                         users=told,
-                        kind=OVERDUE_NOTIFICATION_KIND,
-                        title=_("协同请求已超时：%(number)s %(kind)s")
-                        % {
-                            "number": request.ticket.number,
-                            "kind": request.get_kind_display(),
-                        },
+                        kind=notification_kind,
+                        title=title % names,
                         body=request.question,
                         ticket=request.ticket,
                     )
                 ]
             )
-            marked += 1
-    return marked
+            fired += 1
+    return fired
+
+
+def warn_due_requests(now: dt.datetime | None = None) -> int:
+    """Warn the people asked (or the accepter) once a request's warning time has passed."""
+    return _sweep(
+        now=now or timezone.now(),
+        due_field="warn_at",
+        mark_field="warned_at",
+        event_kind=EventKind.COLLAB_WARNING,
+        notification_kind=WARNING_NOTIFICATION_KIND,
+        title=_("协同请求即将超时：%(number)s %(kind)s"),
+        leads_only=False,
+    )
+
+
+def mark_overdue_requests(now: dt.datetime | None = None) -> int:
+    """Mark every active request past its due time as overdue, once, and tell the target
+    side's leads (and the person named, and the accepter)."""
+    return _sweep(
+        now=now or timezone.now(),
+        due_field="due_at",
+        mark_field="overdue_at",
+        event_kind=EventKind.COLLAB_OVERDUE,
+        notification_kind=OVERDUE_NOTIFICATION_KIND,
+        title=_("协同请求已超时：%(number)s %(kind)s"),
+        leads_only=True,
+    )

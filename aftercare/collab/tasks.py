@@ -40,7 +40,10 @@ def email_notifications(notification_ids: list[int]) -> int:
 
 @db_periodic_task(crontab(minute="*"))
 def mark_overdue_collaboration_requests() -> int:
-    """Requests past their OLA are marked overdue once each; safe to run in parallel."""
-    from .requests import mark_overdue_requests
+    """Requests past their due time are marked overdue, and those near it warned, once each
+    (overdue first: a request found past due is not warned as well); safe to run in parallel
+    and twice."""
+    from .requests import mark_overdue_requests, warn_due_requests
 
-    return mark_overdue_requests()
+    overdue = mark_overdue_requests()
+    return overdue + warn_due_requests()

@@ -88,6 +88,7 @@ class EventKind(models.TextChoices):
     COLLAB_DONE = "collab_done", _("协同请求已完成")
     COLLAB_DECLINED = "collab_declined", _("协同请求被拒绝")
     COLLAB_CANCELLED = "collab_cancelled", _("协同请求已取消")
+    COLLAB_WARNING = "collab_warning", _("协同请求即将超时")
     COLLAB_OVERDUE = "collab_overdue", _("协同请求超时")
     COLLAB_OVERRIDDEN = "collab_overridden", _("未完成协同请求时强制解决")
     HANDOFF = "handoff", _("转交")

@@ -215,6 +215,35 @@ def test_answered_requests_do_not_block(personas):
     assert Ticket.objects.get(pk=ticket.pk).status == "resolved"
 
 
+def test_warning_sweep_warns_the_people_asked_once(personas):
+    ticket = open_team_ticket(personas)
+    # Due 14:00 (4 business hours from 10:00); warned after three of them, at 13:00.
+    request = ask(personas, ticket, now=at(2026, 11, 26, 10, 0))
+    assert request.warn_at == at(2026, 11, 26, 13, 0)
+    # Asked on Friday 17:00, due Monday 12:00: three quarters of it fall on Monday 11:00.
+    friday = ask(personas, ticket, now=at(2026, 11, 27, 17, 0))
+    assert (friday.due_at, friday.warn_at) == (at(2026, 11, 30, 12, 0), at(2026, 11, 30, 11, 0))
+    Notification.objects.all().delete()
+    assert requests.warn_due_requests(at(2026, 11, 26, 12, 59)) == 0
+    assert requests.warn_due_requests(at(2026, 11, 26, 13, 0)) == 1
+    assert requests.warn_due_requests(at(2026, 11, 26, 13, 1)) == 0
+    request.refresh_from_db()
+    assert (request.warned_at, request.overdue_at) == (at(2026, 11, 26, 13, 0), None)
+    assert [(n.user, n.kind) for n in Notification.objects.all()] == [
+        (personas.bert, "collab_warning")
+    ]
+    assert TicketEvent.objects.filter(ticket=ticket, kind="collab_warning").count() == 1
+
+
+def test_a_request_found_past_due_is_marked_overdue_not_warned(personas):
+    ticket = open_team_ticket(personas)
+    ask(personas, ticket, now=at(2026, 11, 26, 10, 0))
+    assert requests.mark_overdue_requests(at(2026, 11, 26, 16, 0)) == 1
+    assert requests.warn_due_requests(at(2026, 11, 26, 16, 0)) == 0
+    kinds = TicketEvent.objects.filter(ticket=ticket, kind__in=["collab_warning", "collab_overdue"])
+    assert list(kinds.values_list("kind", flat=True)) == ["collab_overdue"]
+
+
 def test_overdue_sweep_marks_once_and_tells_the_target_leads(personas):
     lead_b = make_user("bora", Role.TEAM_LEAD, teams=[personas.team_b], lead=True)
     ticket = open_team_ticket(personas)
