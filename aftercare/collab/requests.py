@@ -16,7 +16,7 @@ from aftercare.accounts.models import Team, TeamMembership, User
 from aftercare.accounts.policy import can_override_open_requests
 from aftercare.core.errors import Conflict, Forbidden, ValidationFailed
 from aftercare.sla.calendars import clock_for
-from aftercare.tickets.choices import EventKind
+from aftercare.tickets.choices import OPEN_STATUSES, EventKind
 from aftercare.tickets.models import Ticket
 from aftercare.tickets.services import record_event
 
@@ -390,15 +390,20 @@ def check_resolution_allowed(
     """Called by tickets.services.transition_ticket, in its transaction, with the ticket
     locked, before a ticket is resolved or closed. Open requests refuse the move unless a lead
     of the ticket's team or an admin overrides with a reason; the override goes on the
-    timeline."""
+    timeline. Closing a ticket already resolved is not blocked again: whoever resolved it
+    decided about its requests then."""
+    if ticket.status not in OPEN_STATUSES:
+        return
     open_ids = list(active_requests(ticket).order_by("id").values_list("id", flat=True))
     if not open_ids:
         return
     if not override:
+        customer = actor is not None and actor.is_customer
         raise Conflict(
             _("工单还有 %(count)s 个未完成的协同请求，不能解决或关闭") % {"count": len(open_ids)},
             code="open_collaboration_requests",
-            details={"request_ids": open_ids},
+            # Requests are internal: a customer closing their ticket learns no ids.
+            details=None if customer else {"request_ids": open_ids},
         )
     if not can_override_open_requests(actor, ticket):
         raise Forbidden(

@@ -205,6 +205,18 @@ def test_open_requests_block_resolving_unless_a_lead_overrides(personas):
         personas.lena,
         {"request_ids": [request.pk], "reason": "客户已同意更换整机", "to_status": "resolved"},
     )
+    # Closing the resolved ticket later is not blocked again; the request stays open.
+    ticket_services.transition_ticket(actor=personas.agnes, ticket=ticket, to_status="closed")
+    assert Ticket.objects.get(pk=ticket.pk).status == "closed"
+    assert CollaborationRequest.objects.get(pk=request.pk).status == "open"
+
+
+def test_customer_closing_is_blocked_without_learning_request_ids(personas):
+    ticket = open_team_ticket(personas)
+    ask(personas, ticket)
+    with pytest.raises(Conflict) as blocked:
+        ticket_services.transition_ticket(actor=personas.alice, ticket=ticket, to_status="closed")
+    assert (blocked.value.code, blocked.value.details) == ("open_collaboration_requests", None)
 
 
 def test_answered_requests_do_not_block(personas):
