@@ -1,7 +1,8 @@
 """Run in a child process by test_task_queue.py with the environment under test.
 
 Opens a ticket (which queues its acknowledgement on commit), then plays the worker: takes the
-task off the configured queue and runs it, then the mail delivery it queued, each twice. Prints the queue class and the outcome as JSON.
+task off the configured queue and runs it, then the mail delivery it queued, each twice.
+Prints the queue class and the outcome as JSON.
 """
 
 import json
