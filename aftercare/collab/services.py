@@ -1,3 +1,4 @@
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -84,17 +85,26 @@ def _insert_notifications(notices: Sequence[Notice], now) -> list[int]:
     created_at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # One JSON document for all of them: cheaper to send than a value per parameter.
             cursor.execute(
                 f"INSERT INTO {table} (user_id, ticket_id, kind, title, body, created_at)"
-                " SELECT u, t, k, ti, '', %s"
-                " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v(u, t, k, ti)"
+                " SELECT n.user_id, n.ticket_id, n.kind, n.title, '', %s"
+                " FROM json_to_recordset(%s::json)"
+                " AS n(user_id bigint, ticket_id bigint, kind text, title text)"
                 " RETURNING id",
                 [
                     created_at,
-                    [n.user_id for n in notices],
-                    [n.ticket_id for n in notices],
-                    [n.kind for n in notices],
-                    [n.title[:200] for n in notices],
+                    json.dumps(
+                        [
+                            {
+                                "user_id": n.user_id,
+                                "ticket_id": n.ticket_id,
+                                "kind": n.kind,
+                                "title": n.title[:200],
+                            }
+                            for n in notices
+                        ]
+                    ),
                 ],
             )
             return [row[0] for row in cursor.fetchall()]

@@ -167,12 +167,12 @@ class _Batch:
     notifications, and the tickets that escalation levels with actions changed."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[int, str, str, dt.datetime]] = []
+        self.events: list[tuple[int, str, dict, dt.datetime]] = []
         self.notices: list[Notice] = []
         self.tickets: dict[int, _Ticket] = {}
 
     def event(self, ticket_id: int, kind: str, data: dict, at: dt.datetime) -> None:
-        self.events.append((ticket_id, kind, json.dumps(data), at))
+        self.events.append((ticket_id, kind, data, at))
 
     def notify(self, users: list[int], kind: str, title: str, ticket_id: int) -> None:
         title = title[:200]
@@ -345,28 +345,42 @@ def sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
 # --- set-based writes --------------------------------------------------------------------
 
 
+def _moment(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _save_progress(clocks: list[_DueClock]) -> None:
     """Write the fired counts and next instants of a batch in one statement."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The batch goes as one JSON document: far cheaper to send than a value per
+            # parameter (or per array element), and still one statement.
             cursor.execute(
-                "UPDATE sla_slaclock AS c SET warnings_fired = v.w, breached_at = v.b,"
-                " escalation_level = v.e, next_event_at = v.n, due_at = v.d"
-                " FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[], %s::int[],"
-                " %s::timestamptz[], %s::timestamptz[]) AS v(id, w, b, e, n, d)"
+                "UPDATE sla_slaclock AS c SET warnings_fired = v.warnings_fired,"
+                " breached_at = v.breached_at, escalation_level = v.escalation_level,"
+                " next_event_at = v.next_event_at, due_at = v.due_at"
+                " FROM json_to_recordset(%s::json) AS v(id bigint, warnings_fired int,"
+                " breached_at timestamptz, escalation_level int, next_event_at timestamptz,"
+                " due_at timestamptz)"
                 " WHERE c.id = v.id",
                 [
-                    [c.id for c in clocks],
-                    [c.warnings_fired for c in clocks],
-                    [c.breached_at for c in clocks],
-                    [c.escalation_level for c in clocks],
-                    [c.next_event_at for c in clocks],
-                    [c.due_at for c in clocks],
+                    json.dumps(
+                        [
+                            {
+                                "id": c.id,
+                                "warnings_fired": c.warnings_fired,
+                                "breached_at": _moment(c.breached_at),
+                                "escalation_level": c.escalation_level,
+                                "next_event_at": _moment(c.next_event_at),
+                                "due_at": _moment(c.due_at),
+                            }
+                            for c in clocks
+                        ]
+                    )
                 ],
             )
-        return
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
+            return
+        adapt = connection.ops.adapt_datetimefield_value
         cursor.executemany(
             "UPDATE sla_slaclock SET warnings_fired = %s, breached_at = %s,"
             " escalation_level = %s, next_event_at = %s, due_at = %s WHERE id = %s",
@@ -384,26 +398,33 @@ def _save_progress(clocks: list[_DueClock]) -> None:
         )
 
 
-def _insert_events(events: list[tuple[int, str, str, dt.datetime]]) -> None:
+def _insert_events(events: list[tuple[int, str, dict, dt.datetime]]) -> None:
     """Append the batch's timeline events: internal, no actor, (ticket, kind, data, at)."""
     if not events:
         return
     table = connection.ops.quote_name(TicketEvent._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One JSON document for the whole batch: cheaper to send than a parameter per value.
             cursor.execute(
                 f"INSERT INTO {table} (ticket_id, kind, field, data, is_internal, created_at)"
-                " SELECT (e->>0)::bigint, e->>1, '', (e->>2)::jsonb, true, (e->>3)::timestamptz"
-                " FROM json_array_elements(%s::json) AS e",
-                [json.dumps([(t, k, d, at.isoformat()) for t, k, d, at in events])],
+                " SELECT e.ticket_id, e.kind, '', e.data, true, e.created_at"
+                " FROM json_to_recordset(%s::json)"
+                " AS e(ticket_id bigint, kind text, data jsonb, created_at timestamptz)",
+                [
+                    json.dumps(
+                        [
+                            {"ticket_id": t, "kind": k, "data": d, "created_at": at.isoformat()}
+                            for t, k, d, at in events
+                        ]
+                    )
+                ],
             )
             return
         adapt = connection.ops.adapt_datetimefield_value
         cursor.executemany(
             f"INSERT INTO {table} (ticket_id, kind, field, data, is_internal, created_at)"
             " VALUES (%s, %s, '', %s, 1, %s)",
-            [(ticket, kind, data, adapt(at)) for ticket, kind, data, at in events],
+            [(ticket, kind, json.dumps(data), adapt(at)) for ticket, kind, data, at in events],
         )
 
 
