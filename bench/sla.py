@@ -987,23 +987,29 @@ def load_state(backend: str) -> dict:
 
 
 def engine_at(rev: str):
-    """engine.sweep as it was at git revision `rev`, loaded beside the current one (same
-    models, calendars and database), so both can be timed in one process on the same data."""
+    """The sweep as it was at git revision `rev` (aftercare/sla/sweeper.py, or engine.py before
+    the sweeper had a module of its own), loaded beside the current one (same models, calendars
+    and database), so both can be timed in one process on the same data."""
     import importlib.util
 
     sha = subprocess.run(
         ["git", "rev-parse", "--short", rev], cwd=REPO_DIR, capture_output=True, text=True
     ).stdout.strip()
-    source = subprocess.run(
-        ["git", "show", f"{sha}:aftercare/sla/engine.py"],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = WORK_DIR / f"sla_engine_{sha}.py"
-    path.write_text(source)
-    name = f"aftercare.sla._engine_{sha}"
+    for module_path in ("aftercare/sla/sweeper.py", "aftercare/sla/engine.py"):
+        shown = subprocess.run(
+            ["git", "show", f"{sha}:{module_path}"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if shown.returncode == 0:
+            break
+    else:
+        raise PartFailed(f"no sweeper or engine module at {rev}")
+    path = WORK_DIR / f"sla_{Path(module_path).stem}_{sha}.py"
+    path.write_text(shown.stdout)
+    name = f"aftercare.sla._{Path(module_path).stem}_{sha}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
