@@ -13,6 +13,7 @@ from aftercare.tickets.choices import EventKind
 from aftercare.tickets.models import Ticket, TicketEvent
 from aftercare.tickets.services import record_event
 
+from .requests import clean_text
 from .services import notify
 
 BOUNCE_NOTIFICATION_KIND = "handoff_bounced"
@@ -25,7 +26,7 @@ def is_handoff(from_team: Team | None, to_team: Team | None) -> bool:
 
 def check_handoff_note(note: str | None) -> None:
     """`None`: the caller is the system (a re-route), which states no note; a person must."""
-    if note is not None and not note.strip():
+    if note is not None and not clean_text(note):
         raise ValidationFailed(_("转交给其他团队时必须填写转交说明"), code="handoff_note_required")
 
 
@@ -54,7 +55,7 @@ def record_handoff(
         data={
             "from_team_id": from_team.pk if from_team else None,
             "to_team_id": to_team.pk if to_team else None,
-            "note": (note or "").strip(),
+            "note": clean_text(note),
         },
         is_internal=True,
         at=at,
@@ -89,7 +90,7 @@ def record_handoff(
         kind=BOUNCE_NOTIFICATION_KIND,
         title=_("工单 %(number)s 已在团队间转交 %(count)s 次")
         % {"number": ticket.number, "count": len(handoffs)},
-        body=(note or "").strip(),
+        body=clean_text(note),
         ticket=ticket,
     )
     return event

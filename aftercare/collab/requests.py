@@ -36,6 +36,11 @@ OVERDUE_NOTIFICATION_KIND = "collab_overdue"
 WARNING_NOTIFICATION_KIND = "collab_warning"
 
 
+def clean_text(text: str | None) -> str:
+    """Free text as stored: trimmed, without NUL characters (PostgreSQL stores none)."""
+    return (text or "").replace("\x00", "").strip()
+
+
 def warning_at(start: dt.datetime, due_at: dt.datetime) -> dt.datetime:
     """The instant OLA_WARNING_SHARE of the business time from `start` to `due_at` has passed;
     on wall-clock time when the whole span lies outside business hours."""
@@ -135,7 +140,7 @@ def request_collaboration(
     now = now or timezone.now()
     if kind not in RequestKind.values:
         raise ValidationFailed(_("未知的协同类型"), code="unknown_request_kind")
-    question = question.strip()
+    question = clean_text(question)
     if not question:
         raise ValidationFailed(_("请填写需要协同的内容"), code="question_required")
     _check_target(target_department, target_team, target_user)
@@ -284,7 +289,7 @@ def _close(
 
 
 def _required(text: str, code: str, message: str) -> str:
-    text = (text or "").strip()
+    text = clean_text(text)
     if not text:
         raise ValidationFailed(message, code=code)
     return text
@@ -355,7 +360,7 @@ def cancel_collaboration_request(
         RequestStatus.CANCELLED,
         EventKind.COLLAB_CANCELLED,
         text_field="cancel_reason",
-        text=(reason or "").strip(),
+        text=clean_text(reason),
     )
     notify_many(
         [

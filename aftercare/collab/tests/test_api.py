@@ -223,3 +223,20 @@ def test_system_reroute_records_a_handoff_without_a_note(personas):
         "to_team_id": personas.team_b.pk,
         "note": "",
     }
+
+
+def test_nul_characters_in_free_text_are_dropped_not_a_server_error(personas, api):
+    """PostgreSQL stores no NUL in text or JSON; a client sending one gets its text without it."""
+    ticket = open_team_ticket(personas)
+    agnes, bert = api(personas.agnes), api(personas.bert)
+    created = agnes.post("collab/requests", body(ticket, question="压缩机\u0000异响"))
+    assert (created.status_code, created.json()["question"]) == (201, "压缩机异响")
+    request_id = created.json()["id"]
+    declined = bert.post(f"collab/requests/{request_id}/decline", {"reason": "\u0000非技术\u0000"})
+    assert (declined.status_code, declined.json()["decline_reason"]) == (200, "非技术")
+    moved = api(personas.ada).patch(
+        f"tickets/{ticket.pk}", {"team_id": personas.team_b.pk, "handoff_note": "转\u0000交"}
+    )
+    assert moved.status_code == 200
+    notes = [h["note"] for h in api(personas.ada).get(f"tickets/{ticket.pk}/handoffs").json()]
+    assert notes == ["转交"]
