@@ -240,3 +240,23 @@ def test_nul_characters_in_free_text_are_dropped_not_a_server_error(personas, ap
     assert moved.status_code == 200
     notes = [h["note"] for h in api(personas.ada).get(f"tickets/{ticket.pk}/handoffs").json()]
     assert notes == ["转交"]
+
+
+def test_handoff_chain_query_count_does_not_grow(personas, api):
+    ticket = open_team_ticket(personas)
+    team_c = Team.objects.create(name="上门服务组", slug="field", department="field_service")
+    ada = api(personas.ada)
+    ada.get(f"tickets/{ticket.pk}/handoffs")  # token lookup warmed up
+    ticket_services.update_ticket(
+        actor=personas.ada, ticket=ticket, changes={"team": personas.team_b}, handoff_note="一"
+    )
+    with CaptureQueriesContext(connection) as one:
+        assert len(ada.get(f"tickets/{ticket.pk}/handoffs").json()) == 1
+    for team in (team_c, personas.team_a):
+        ticket_services.update_ticket(
+            actor=personas.ada, ticket=ticket, changes={"team": team}, handoff_note="再转"
+        )
+    with CaptureQueriesContext(connection) as three:
+        chain = ada.get(f"tickets/{ticket.pk}/handoffs").json()
+    assert [h["to_team"]["name"] for h in chain] == ["技术支持组", "上门服务组", "售后客服一组"]
+    assert len(three.captured_queries) == len(one.captured_queries)
