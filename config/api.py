@@ -13,7 +13,7 @@ from aftercare.accounts.api import router as accounts_router
 from aftercare.assist.api import router as triage_router
 from aftercare.catalog.api import router as catalog_router
 from aftercare.collab.api import router as collab_router
-from aftercare.core.api_support import BearerTokenAuth, SessionAuth
+from aftercare.core.api_support import BearerTokenAuth, JsonBodyParser, SessionAuth
 from aftercare.core.errors import DomainError
 from aftercare.customers.api import router as customers_router
 from aftercare.intake.api import router as intake_router
@@ -29,6 +29,7 @@ api = NinjaAPI(
     version="1.0.0",
     description="售后协同 AfterCare — tickets, customers, product units and 三包 warranty.",
     auth=[BearerTokenAuth(), SessionAuth()],
+    parser=JsonBodyParser(),
     urls_namespace="api-1.0.0",
 )
 
@@ -63,6 +64,9 @@ def on_authentication_error(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, DomainError):
+        # Ninja wraps what the body parser raises; our own refusal keeps its code.
+        return on_domain_error(request, exc.__cause__)
     if exc.status_code == 400:
         return error(request, 400, "malformed_request", _("请求体无法解析"))
     return error(request, exc.status_code, "http_error", str(exc))

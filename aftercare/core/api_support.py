@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from .conf import rule
@@ -108,3 +109,24 @@ def idempotent_remember(*, user, scope: str, key: str | None, payload: Any, obje
     except IntegrityError:
         return False
     return True
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class JsonBodyParser(Parser):
+    """JSON bodies as the standard parser reads them, refusing NUL characters in any string:
+    PostgreSQL cannot store them, and refusing them here answers the same on both databases."""
+
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        if _holds_nul(data):
+            raise ValidationFailed(_("文本中不能含有 NUL 字符"), code="text_contains_nul")
+        return data

@@ -2,6 +2,8 @@
 
 import pytest
 
+from aftercare.tickets import services
+
 pytestmark = pytest.mark.django_db
 
 
@@ -34,3 +36,23 @@ def test_strange_json_bodies_are_client_errors(personas, api, body):
     )
     assert 400 <= response.status_code < 500
     assert "code" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("customers/{customer}", {"tags": ["vip\x00"]}),
+        ("tickets/{ticket}", {"subject": "空调\x00不制冷"}),
+    ],
+)
+def test_a_nul_character_in_json_is_refused_the_same_on_every_database(personas, api, path, body):
+    ticket = services.open_ticket(
+        actor=personas.agnes,
+        kind="repair",
+        channel="phone",
+        subject="空调不制冷",
+        customer=personas.alice_customer,
+    )
+    url = path.format(customer=personas.alice_customer.pk, ticket=ticket.pk)
+    response = api(personas.ada).patch(url, body)
+    assert (response.status_code, response.json()["code"]) == (422, "text_contains_nul")
