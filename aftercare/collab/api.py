@@ -1,4 +1,3 @@
-from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Header, Query, Router, Schema
 from ninja import Status as Reply
@@ -6,7 +5,7 @@ from ninja import Status as Reply
 from aftercare.accounts import policy
 from aftercare.accounts.choices import Department
 from aftercare.accounts.models import Team, User
-from aftercare.core.api_support import idempotent_lookup, idempotent_remember
+from aftercare.core.api_support import create_once
 from aftercare.core.errors import ValidationFailed
 from aftercare.core.http import AuthedRequest
 from aftercare.core.schemas import ObjectId
@@ -152,13 +151,9 @@ def create_request(
     ticket = policy.get_visible_ticket(user, payload.ticket_id)
     policy.check_collaboration_request(user, ticket)
     sent = payload.model_dump(mode="json")
-    scope = "collab_request"
-    existing = idempotent_lookup(user=user, scope=scope, key=idempotency_key, payload=sent)
-    if existing is not None:
-        return Reply(200, _detail(user, existing))
-    raced = False
-    with transaction.atomic():
-        created = requests.request_collaboration(
+
+    def request_it():
+        return requests.request_collaboration(
             actor=user,
             ticket=ticket,
             kind=payload.kind,
@@ -168,15 +163,12 @@ def create_request(
             target_user=_target_user(payload.target_user_id),
             due_at=payload.due_at,
         )
-        if not idempotent_remember(
-            user=user, scope=scope, key=idempotency_key, payload=sent, object_id=created.pk
-        ):
-            transaction.set_rollback(True)
-            raced = True
-    if raced:
-        winner = idempotent_lookup(user=user, scope=scope, key=idempotency_key, payload=sent)
-        assert winner is not None
-        return Reply(200, _detail(user, winner))
+
+    created, request_id = create_once(
+        user=user, scope="collab_request", key=idempotency_key, payload=sent, create=request_it
+    )
+    if created is None:
+        return Reply(200, _detail(user, request_id))
     return Reply(201, _detail(user, created.pk))
 
 

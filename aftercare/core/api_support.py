@@ -5,6 +5,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -109,6 +110,30 @@ def idempotent_remember(*, user, scope: str, key: str | None, payload: Any, obje
     except IntegrityError:
         return False
     return True
+
+
+def create_once(
+    *, user, scope: str, key: str | None, payload: Any, create: Callable[[], Any]
+) -> tuple[Any | None, int]:
+    """Run `create` (in a transaction) at most once per Idempotency-Key.
+
+    Returns (the new object, its id), or (None, the id made earlier for this key) — also when
+    a concurrent request with the same key committed first, in which case this one's work is
+    rolled back.
+    """
+    existing = idempotent_lookup(user=user, scope=scope, key=key, payload=payload)
+    if existing is not None:
+        return None, existing
+    with transaction.atomic():
+        created = create()
+        if idempotent_remember(
+            user=user, scope=scope, key=key, payload=payload, object_id=created.pk
+        ):
+            return created, created.pk
+        transaction.set_rollback(True)
+    winner = idempotent_lookup(user=user, scope=scope, key=key, payload=payload)
+    assert winner is not None
+    return None, winner
 
 
 def _holds_nul(value: Any) -> bool:

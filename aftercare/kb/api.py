@@ -1,7 +1,6 @@
 """/api/v1/kb/…: articles, their versions and review, search, feedback, reply templates,
 categories and synonyms. Handlers parse, ask the policy module, call one service, answer."""
 
-from django.db import transaction
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils import translation
@@ -14,10 +13,9 @@ from aftercare.accounts import policy
 from aftercare.accounts.models import User
 from aftercare.catalog.models import Product, ProductLine
 from aftercare.core.api_support import (
+    create_once,
     decode_cursor,
     encode_cursor,
-    idempotent_lookup,
-    idempotent_remember,
 )
 from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
@@ -231,12 +229,9 @@ def create_article(
     user = request.user
     policy.check_article_write(user)
     sent = payload.model_dump(mode="json")
-    existing = idempotent_lookup(user=user, scope="kb_article", key=idempotency_key, payload=sent)
-    if existing is not None:
-        return Reply(200, _detail(user, existing, payload.language, latest=True))
-    raced = False
-    with transaction.atomic():
-        article = services.create_article(
+
+    def write_it():
+        return services.create_article(
             actor=user,
             type=payload.type,
             audience=payload.audience,
@@ -250,16 +245,12 @@ def create_article(
             product_lines=_product_lines(payload.product_line_ids),
             note=payload.note,
         )
-        if not idempotent_remember(
-            user=user, scope="kb_article", key=idempotency_key, payload=sent, object_id=article.pk
-        ):
-            # A concurrent request with the same key won; answer with its article.
-            transaction.set_rollback(True)
-            raced = True
-    if raced:
-        winner = idempotent_lookup(user=user, scope="kb_article", key=idempotency_key, payload=sent)
-        assert winner is not None
-        return Reply(200, _detail(user, winner, payload.language, latest=True))
+
+    article, article_id = create_once(
+        user=user, scope="kb_article", key=idempotency_key, payload=sent, create=write_it
+    )
+    if article is None:
+        return Reply(200, _detail(user, article_id, payload.language, latest=True))
     return Reply(201, _detail(user, article.pk, payload.language, latest=True))
 
 

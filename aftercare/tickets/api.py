@@ -1,6 +1,5 @@
 import datetime as dt
 
-from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -14,10 +13,9 @@ from aftercare.accounts import policy
 from aftercare.accounts.models import Team, User
 from aftercare.catalog.selectors import get_visible_unit
 from aftercare.core.api_support import (
+    create_once,
     decode_cursor,
     encode_cursor,
-    idempotent_lookup,
-    idempotent_remember,
 )
 from aftercare.core.errors import NotFound, ValidationFailed
 from aftercare.core.http import AuthedRequest
@@ -174,14 +172,11 @@ def create_ticket(
     user = request.user
     sent = payload.model_dump(exclude_unset=True)
     policy.check_ticket_create(user, set(sent), payload.customer_id)
-    existing = idempotent_lookup(user=user, scope="ticket", key=idempotency_key, payload=sent)
-    if existing is not None:
-        return Reply(200, _ticket_detail(existing, user))
-    raced = False
-    with transaction.atomic():
+
+    def open_it() -> Ticket:
         customer, contact = _resolve_customer(user, payload)
         unit = get_visible_unit(user, payload.serial) if payload.serial else None
-        ticket = submit_request(
+        return submit_request(
             actor=user,
             kind=payload.kind,
             channel=payload.channel,
@@ -196,16 +191,13 @@ def create_ticket(
             tags=payload.tags,
             custom_fields=payload.custom_fields,
         )
-        if not idempotent_remember(
-            user=user, scope="ticket", key=idempotency_key, payload=sent, object_id=ticket.pk
-        ):
-            transaction.set_rollback(True)
-            raced = True
-    if raced:
-        # A concurrent request with the same key committed first; answer with its ticket.
-        winner = idempotent_lookup(user=user, scope="ticket", key=idempotency_key, payload=sent)
-        assert winner is not None
-        return Reply(200, _ticket_detail(winner, user))
+
+    ticket, ticket_id = create_once(
+        user=user, scope="ticket", key=idempotency_key, payload=sent, create=open_it
+    )
+    if ticket is None:
+        # Made earlier with this key (or by a concurrent request that committed first).
+        return Reply(200, _ticket_detail(ticket_id, user))
     # The objects are in memory already; only the clocks are read back for the answer.
     prefetch_related_objects([ticket], clocks_prefetch())
     return Reply(201, ticket_out(ticket, user))
